@@ -1,0 +1,1 @@
+"""metak: Bayesian meta-analysis of continuous outcomes."""

@@ -1,0 +1,5 @@
+"""Entry point for ``python -m metak``."""
+
+from metak.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""Claim verdicts: the posterior probability of a statement about a model quantity.
+
+A claim names an analysis and a *statement* about one of its parameters, in a tiny language:
+
+    PARAM < VALUE     PARAM <= VALUE     PARAM > VALUE     PARAM >= VALUE
+    PARAM in [LOW, HIGH]                 PARAM outside [LOW, HIGH]
+
+``PARAM`` is a parameter name of ``summary.csv`` (``mu``, ``intercept``, ``tau``, a moderator
+name, ``theta_new``, ``effect_at_300``, ...). The verdict thresholds are fixed and documented:
+
+- ``supported``     P(statement) >= 0.95
+- ``contradicted``  P(statement) <= 0.05
+- ``uncertain``     otherwise
+- ``not assessable`` when the claim has no statement, or its analysis/parameter is not in the results.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from metak.errors import InputError, Problem
+
+__all__ = [
+    "SUPPORTED_AT",
+    "CONTRADICTED_AT",
+    "Statement",
+    "parse_statement",
+    "verdict_for",
+    "load_claims",
+    "judge_claims",
+]
+
+SUPPORTED_AT = 0.95
+CONTRADICTED_AT = 0.05
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_COMPARE = re.compile(rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
+_INTERVAL = re.compile(
+    rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s+(in|outside)\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*$"
+)
+_REQUIRED = ("claim_id", "claim")
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A parsed statement: ``parameter`` compared with ``low``/``high`` by ``op``."""
+
+    parameter: str
+    op: str  # "<", "<=", ">", ">=", "in", "outside"
+    low: float
+    high: float | None = None
+
+    def holds(self, draws: np.ndarray) -> np.ndarray:
+        """Element-wise truth of the statement for posterior draws."""
+        if self.op == "<":
+            return draws < self.low
+        if self.op == "<=":
+            return draws <= self.low
+        if self.op == ">":
+            return draws > self.low
+        if self.op == ">=":
+            return draws >= self.low
+        inside = (draws >= self.low) & (draws <= self.high)
+        return inside if self.op == "in" else ~inside
+
+    def __str__(self) -> str:
+        if self.op in ("in", "outside"):
+            return f"{self.parameter} {self.op} [{self.low:g}, {self.high:g}]"
+        return f"{self.parameter} {self.op} {self.low:g}"
+
+
+def parse_statement(text: str) -> Statement:
+    """Parse a statement; raise ``ValueError`` with what is allowed."""
+    match = _COMPARE.match(text)
+    if match:
+        return Statement(match.group(1).strip(), match.group(2), float(match.group(3)))
+    match = _INTERVAL.match(text)
+    if match:
+        low, high = float(match.group(3)), float(match.group(4))
+        if low > high:
+            raise ValueError(f"interval [{low:g}, {high:g}] has low > high")
+        return Statement(match.group(1).strip(), match.group(2), low, high)
+    raise ValueError("allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' or 'PARAM outside [LOW, HIGH]'")
+
+
+def verdict_for(probability: float) -> str:
+    """Map a posterior probability to a plain verdict (thresholds above)."""
+    if not np.isfinite(probability):
+        return "not assessable"
+    if probability >= SUPPORTED_AT:
+        return "supported"
+    if probability <= CONTRADICTED_AT:
+        return "contradicted"
+    return "uncertain"
+
+
+def load_claims(path) -> pd.DataFrame:
+    """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge it).
+
+    Raises :class:`InputError` naming every row whose statement does not parse.
+    """
+    table = _read_text_table(path)
+    problems = [Problem(path, f"missing required column {c!r}", fix=f"add a {c} column") for c in _REQUIRED if c not in table]
+    if problems:
+        raise InputError(problems)
+    for column in ("analysis", "statement", "claimant", "source"):
+        if column not in table:
+            table[column] = None
+    for index, row in table.iterrows():
+        text = row["statement"]
+        if isinstance(text, str) and text:
+            try:
+                parse_statement(text)
+            except ValueError as err:
+                problems.append(Problem(path, str(err), row=int(row.get("line", index + 2)), column="statement", value=text))
+    if problems:
+        raise InputError(problems)
+    return table
+
+
+def _read_text_table(path) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Problem(path, "claims file not found", fix="check the path")) from None
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise InputError(Problem(path, f"not a readable UTF-8 CSV: {message}")) from None
+    table = table.replace("", None)
+    table["line"] = range(2, len(table) + 2)
+    return table
+
+
+def judge_claims(claims: pd.DataFrame, draws_for) -> pd.DataFrame:
+    """Judge every claim.
+
+    ``draws_for(analysis, parameter)`` returns a 1-D array of posterior draws or ``None`` when the
+    analysis or parameter does not exist.
+    """
+    rows = []
+    for _, claim in claims.iterrows():
+        analysis = claim.get("analysis")
+        text = claim.get("statement")
+        probability = np.nan
+        if not (isinstance(text, str) and text and isinstance(analysis, str) and analysis):
+            explanation = "no analysis/statement given for this claim, so no model quantity to test"
+            statement = ""
+        else:
+            parsed = parse_statement(text)
+            statement = str(parsed)
+            draws = draws_for(analysis, parsed.parameter)
+            if draws is None:
+                explanation = f"analysis {analysis!r} with parameter {parsed.parameter!r} is not in these results"
+            else:
+                draws = np.asarray(draws, dtype=float)
+                probability = float(np.mean(parsed.holds(draws)))
+                explanation = f"posterior P({statement}) = {probability:.3f} from {draws.size} draws"
+        rows.append(
+            {
+                "claim_id": claim["claim_id"],
+                "claim": claim["claim"],
+                "claimant": claim.get("claimant"),
+                "source": claim.get("source"),
+                "analysis": analysis if isinstance(analysis, str) else "",
+                "parameter": statement.split(" ")[0] if statement else "",
+                "statement": statement,
+                "probability": probability,
+                "verdict": verdict_for(probability),
+                "explanation": explanation,
+            }
+        )
+    return pd.DataFrame(rows)

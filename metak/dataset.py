@@ -1,0 +1,281 @@
+"""Turn the effects table and study records into the arrays one analysis fits.
+
+This is where an :class:`~metak.spec.AnalysisSpec` meets the data: which rows enter (outcome,
+design, include flag), what the moderator matrix is (centring, dummy coding, the built-in
+deficiency moderator), and which moderator values are missing and must be imputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from metak.errors import ConfigError
+from metak.spec import DEFICIENCY_MODERATOR, AnalysisSpec
+
+__all__ = ["AnalysisData", "build_analysis_data", "baseline_marker_by_study"]
+
+# Designs pooled by default when the study table records a design: single-arm and
+# non-randomised studies are kept in the records but left out of pooled estimates.
+DEFAULT_DESIGNS = ("RCT",)
+
+
+@dataclass(frozen=True)
+class AnalysisData:
+    """Arrays for one analysis, one entry per effect-size row (a study comparison).
+
+    ``X`` holds the *centred* moderator values (NaN where missing), ``X_raw`` the values before
+    centring, ``centers`` what was subtracted. ``row_label`` is unique per row: the study id, with
+    the comparison appended for multi-arm studies.
+    """
+
+    spec: AnalysisSpec
+    effects: pd.DataFrame
+    y: np.ndarray
+    v: np.ndarray
+    v_conversion: np.ndarray
+    dvi_dr: np.ndarray
+    r_assumed: np.ndarray
+    row_label: tuple[str, ...]
+    study_id: tuple[str, ...]
+    outcome: tuple[str, ...]
+    moderator_names: tuple[str, ...] = ()
+    X: np.ndarray | None = None
+    X_raw: np.ndarray | None = None
+    centers: tuple[float, ...] = ()
+    group: tuple[str, ...] = ()
+    lower: np.ndarray | None = None
+    excluded: dict = field(default_factory=dict)  # study_id -> reason
+    notes: tuple[str, ...] = ()
+
+    @property
+    def k(self) -> int:
+        return len(self.y)
+
+    @property
+    def n_studies(self) -> int:
+        return len(set(self.study_id))
+
+    @property
+    def missing_mask(self) -> np.ndarray:
+        if self.X is None:
+            return np.zeros((self.k, 0), dtype=bool)
+        return np.isnan(self.X)
+
+    @property
+    def needs_imputation(self) -> bool:
+        return bool(self.missing_mask.any())
+
+    @property
+    def has_uncertain_r(self) -> bool:
+        return bool(np.isfinite(self.dvi_dr).any())
+
+
+def baseline_marker_by_study(records, marker_outcome: str) -> pd.DataFrame:
+    """Baseline level of the deficiency marker per study, with how it was obtained.
+
+    Uses ``studies.baseline_dpucmgp`` when given (whole sample), else the n-weighted average of the
+    per-arm baseline means (or medians) of ``marker_outcome`` in arms.csv. Returns columns
+    ``study_id, value, stat, origin``.
+    """
+    rows = []
+    studies = records.studies
+    whole = studies.get("baseline_dpucmgp")
+    for _, study in studies.iterrows():
+        sid = study["study_id"]
+        if whole is not None and pd.notna(study.get("baseline_dpucmgp")):
+            rows.append((sid, float(study["baseline_dpucmgp"]), study.get("baseline_dpucmgp_stat"), "studies.csv"))
+            continue
+        arms = records.arms
+        sel = arms[(arms["study_id"] == sid) & (arms["outcome"] == marker_outcome) & (arms["timepoint"] == "baseline")]
+        if sel.empty:
+            continue
+        whole_rows = sel[sel["arm"] == "all"]
+        if not whole_rows.empty:
+            sel = whole_rows
+        values, weights, stats = [], [], set()
+        for _, arm in sel.iterrows():
+            if pd.notna(arm.get("mean")):
+                values.append(float(arm["mean"]))
+                stats.add("mean")
+            elif pd.notna(arm.get("median")):
+                values.append(float(arm["median"]))
+                stats.add("median")
+            else:
+                continue
+            weights.append(float(arm["n"]) if pd.notna(arm.get("n")) else 1.0)
+        if values:
+            value = float(np.average(values, weights=weights))
+            stat = stats.pop() if len(stats) == 1 else "mixed"
+            rows.append((sid, value, stat, f"arms.csv ({marker_outcome} baseline, n-weighted)"))
+    return pd.DataFrame(rows, columns=["study_id", "value", "stat", "origin"])
+
+
+def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd.DataFrame, dict]:
+    targets = spec.outcomes if spec.model == "joint" else (spec.outcome,)
+    known = set(records.outcomes["outcome"])
+    for target in targets:
+        if target not in known:
+            raise ConfigError(
+                f"analysis {spec.name!r}: outcome {target!r} is not in the study records; "
+                f"fix: use one of {', '.join(sorted(known))}"
+            )
+    rows = effects[effects["outcome"].isin(targets)].copy()
+    if spec.measure is not None:
+        rows = rows[rows["measure"] == spec.measure]
+    studies = records.studies.set_index("study_id")
+    excluded = {}
+    keep = []
+    designs = spec.designs
+    if designs is None and "design" in studies and studies["design"].notna().any():
+        designs = DEFAULT_DESIGNS
+    for sid in rows["study_id"]:
+        study = studies.loc[sid] if sid in studies.index else None
+        reason = None
+        if study is not None and not spec.include_excluded and str(study.get("include") or "yes") == "no":
+            reason = f"include = no ({study.get('exclusion_reason') or 'no reason given'})"
+        elif designs is not None and study is not None and pd.notna(study.get("design")) and study["design"] not in designs:
+            reason = f"design {study['design']} not in {', '.join(designs)}"
+        if reason:
+            excluded[sid] = reason
+        keep.append(reason is None)
+    rows = rows[np.asarray(keep, dtype=bool)] if len(rows) else rows
+    return rows.reset_index(drop=True), excluded
+
+
+def _row_labels(rows: pd.DataFrame, joint: bool) -> tuple[str, ...]:
+    labels = []
+    for _, row in rows.iterrows():
+        label = str(row["study_id"])
+        comparison = row.get("comparison")
+        key = rows[(rows["study_id"] == row["study_id"]) & (rows["outcome"] == row["outcome"])]
+        if len(key) > 1 and isinstance(comparison, str) and comparison:
+            label += f" ({comparison})"
+        if joint:
+            label += f" [{row['outcome']}]"
+        labels.append(label)
+    return tuple(labels)
+
+
+def _moderator_columns(rows, records, spec, notes) -> tuple[list[str], np.ndarray, np.ndarray, list[float]]:
+    """Raw moderator matrix (NaN = missing) with dummy coding for categorical columns."""
+    studies = records.studies.set_index("study_id")
+    names, columns = [], []
+    for moderator in spec.moderators:
+        if moderator not in records.studies.columns:
+            raise ConfigError(
+                f"analysis {spec.name!r}: moderator {moderator!r} is not a column of studies.csv; "
+                f"fix: use one of {', '.join(sorted(records.moderators))}"
+            )
+        kind = records.moderators.get(moderator, "categorical")
+        values = rows["study_id"].map(studies[moderator])
+        if kind == "numeric":
+            names.append(moderator)
+            columns.append(pd.to_numeric(values, errors="coerce").to_numpy(dtype=float))
+            continue
+        levels = sorted({str(v) for v in values.dropna()})
+        if len(levels) < 2:
+            raise ConfigError(
+                f"analysis {spec.name!r}: categorical moderator {moderator!r} has fewer than two levels "
+                "among the included studies; fix: drop it from moderators"
+            )
+        counts = values.dropna().astype(str).value_counts()
+        reference = sorted(levels, key=lambda level: (-counts[level], level))[0]
+        notes.append(f"{moderator}: categorical, reference level {reference!r}")
+        for level in levels:
+            if level == reference:
+                continue
+            names.append(f"{moderator}[{level}]")
+            column = np.where(values.isna(), np.nan, (values.astype(str) == level).astype(float))
+            columns.append(column)
+    X = np.column_stack(columns) if columns else np.zeros((len(rows), 0))
+    return names, X
+
+
+def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> AnalysisData:
+    """Select and shape the rows of one analysis."""
+    rows, excluded = _select_rows(effects, records, spec)
+    notes: list[str] = []
+    if rows.empty:
+        raise ConfigError(
+            f"analysis {spec.name!r}: no usable effect sizes for {spec.outcome or spec.outcomes} "
+            "after applying design/include filters; fix: check the outcome name and `python -m metak effects`"
+        )
+    names, X_raw = _moderator_columns(rows, records, spec, notes)
+    group: tuple[str, ...] = ()
+    lower = None
+    if spec.deficiency is not None:
+        deficiency = spec.deficiency
+        marker = baseline_marker_by_study(records, deficiency.marker_outcome).set_index("study_id")
+        raw = rows["study_id"].map(marker["value"]).to_numpy(dtype=float)
+        column = np.log(raw / deficiency.reference)
+        X_raw = np.column_stack([X_raw, column]) if X_raw.size else column[:, None]
+        names.append(DEFICIENCY_MODERATOR)
+        studies = records.studies.set_index("study_id")
+        if deficiency.group_column in studies:
+            group = tuple(
+                str(g) if pd.notna(g) else "unknown" for g in rows["study_id"].map(studies[deficiency.group_column])
+            )
+        else:
+            group = tuple("all" for _ in range(len(rows)))
+        lower = np.full(X_raw.shape, np.nan)
+        if "dpucmgp_inclusion_min" in studies:
+            threshold = rows["study_id"].map(studies["dpucmgp_inclusion_min"]).to_numpy(dtype=float)
+            lower[:, -1] = np.log(threshold / deficiency.reference)
+    centers = []
+    X = X_raw.copy()
+    for j, name in enumerate(names):
+        base = name.split("[")[0]
+        if name == DEFICIENCY_MODERATOR:
+            center = 0.0  # already centred at log(reference)
+        else:
+            rule = spec.center.get(base, spec.center.get("*", "mean"))
+            if "[" in name:
+                rule = "none"  # dummy columns stay 0/1 so slopes are level differences
+            if rule == "mean":
+                center = float(np.nanmean(X_raw[:, j])) if np.isfinite(X_raw[:, j]).any() else 0.0
+            elif rule == "none":
+                center = 0.0
+            else:
+                center = float(rule)
+        centers.append(center)
+        X[:, j] = X_raw[:, j] - center
+        if lower is not None:
+            lower[:, j] = lower[:, j] - center
+    missing = np.isnan(X).any(axis=1)
+    if missing.any() and not (spec.deficiency is not None and spec.deficiency.impute):
+        dropped = sorted(set(rows.loc[missing, "study_id"]))
+        notes.append(f"complete-case: dropped {len(dropped)} studies with a missing moderator: {', '.join(dropped)}")
+        for sid in dropped:
+            excluded[sid] = "moderator value missing (complete-case analysis)"
+        keep = ~missing
+        rows = rows[keep].reset_index(drop=True)
+        X, X_raw = X[keep], X_raw[keep]
+        group = tuple(np.asarray(group, dtype=object)[keep]) if group else ()
+        lower = lower[keep] if lower is not None else None
+    if rows.empty:
+        raise ConfigError(f"analysis {spec.name!r}: no study has every moderator; fix: drop a moderator")
+    has = lambda col: col in rows.columns  # noqa: E731 - tiny local predicate
+    n = len(rows)
+    return AnalysisData(
+        spec=spec,
+        effects=rows,
+        y=rows["yi"].to_numpy(dtype=float),
+        v=rows["vi"].to_numpy(dtype=float),
+        v_conversion=rows["vi_conversion"].fillna(0.0).to_numpy(dtype=float) if has("vi_conversion") else np.zeros(n),
+        dvi_dr=rows["dvi_dr"].to_numpy(dtype=float) if has("dvi_dr") and spec.prepost_r_uncertain else np.full(n, np.nan),
+        r_assumed=rows["prepost_r"].to_numpy(dtype=float) if has("prepost_r") else np.full(n, np.nan),
+        row_label=_row_labels(rows, spec.model == "joint"),
+        study_id=tuple(rows["study_id"].astype(str)),
+        outcome=tuple(rows["outcome"].astype(str)),
+        moderator_names=tuple(names),
+        X=X if names else None,
+        X_raw=X_raw if names else None,
+        centers=tuple(centers),
+        group=group,
+        lower=lower,
+        excluded=excluded,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,85 @@
+"""The exception family for user-facing mistakes.
+
+Every error a user can cause is a :class:`MetakError`; the CLI prints ``str(err)`` as one line
+and exits with ``err.exit_code``. Programming errors stay ordinary exceptions (and tracebacks).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_BAD_INPUT",
+    "EXIT_FIT_FAILED",
+    "EXIT_OTHER",
+    "MetakError",
+    "InputError",
+    "ConfigError",
+    "FitError",
+    "Problem",
+]
+
+EXIT_OK = 0
+EXIT_OTHER = 1
+EXIT_BAD_INPUT = 2
+EXIT_FIT_FAILED = 3
+
+
+class MetakError(Exception):
+    """Base class: a mistake in what the user gave metak, reported as one line."""
+
+    exit_code = EXIT_OTHER
+
+
+class Problem:
+    """One problem found in an input file: where it is, what is wrong, how to fix it."""
+
+    __slots__ = ("file", "row", "column", "value", "message", "fix")
+
+    def __init__(self, file, message, *, row=None, column=None, value=None, fix=None):
+        self.file = str(file)
+        self.row = row
+        self.column = column
+        self.value = value
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f":{self.row}"
+        parts = [where]
+        if self.column is not None:
+            parts.append(f"column {self.column}")
+        if self.value is not None:
+            parts.append(f"value {self.value!r}")
+        text = ": ".join([", ".join(parts), self.message])
+        if self.fix:
+            text += f"; fix: {self.fix}"
+        return text.replace("\n", " ")
+
+    def __repr__(self) -> str:
+        return f"Problem({str(self)!r})"
+
+
+class InputError(MetakError):
+    """Bad study records: carries every problem found, one line each."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, problems):
+        if isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(MetakError):
+    """A bad analysis file or command-line option."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class FitError(MetakError):
+    """A fit that failed its diagnostics gate even after the automatic retry."""
+
+    exit_code = EXIT_FIT_FAILED

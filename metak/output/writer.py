@@ -1,0 +1,129 @@
+"""Write a :class:`~metak.fit.FitResult` as the documented files of ``results/``.
+
+See docs in README.md ("What results/ holds"). Everything is written into a staging directory by
+:func:`write_results`; the caller moves it into place (see :mod:`metak.output.files`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from metak.output.files import write_csv_atomic
+
+__all__ = ["write_results", "summary_markdown", "RESULTS_README"]
+
+RESULTS_README = "RESULTS_README.md"
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _clean(obj):
+    """Replace non-finite floats by None so the JSON is standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def write_json(obj, path: Path) -> None:
+    path.write_text(json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return ""
+        return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+    return str(value).replace("|", "\\|")
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary table as Markdown, rounded to 4 significant digits for reading."""
+    columns = list(summary.columns)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in summary.itertuples(index=False):
+        lines.append("| " + " | ".join(_fmt(value) for value in row) + " |")
+    return "# metak summary\n\nRaw numbers are in summary.csv.\n\n" + "\n".join(lines) + "\n"
+
+
+def _analysis_record(result) -> dict:
+    spec = result.spec
+    data = result.data
+    record = {
+        "name": spec.name,
+        "description": spec.describe(),
+        "model": spec.model,
+        "outcome": spec.outcome,
+        "outcomes": list(spec.outcomes),
+        "measure": sorted(set(data.effects["measure"])) if "measure" in data.effects else [],
+        "moderators": list(data.moderator_names),
+        "centers": dict(zip(data.moderator_names, data.centers, strict=True)),
+        "priors": result.priors,
+        "method": result.method,
+        "converged": result.converged,
+        "messages": list(result.messages),
+        "warnings": list(result.warnings),
+        "k": data.k,
+        "n_studies": data.n_studies,
+        "excluded": data.excluded,
+        "notes": list(data.notes),
+        "seconds": result.seconds,
+    }
+    record.update(result.counts)
+    if spec.deficiency is not None:
+        record["deficiency"] = {
+            "reference_pmol_per_l": spec.deficiency.reference,
+            "levels_pmol_per_l": list(spec.deficiency.levels),
+            "imputed": spec.deficiency.impute,
+            "marker_outcome": spec.deficiency.marker_outcome,
+        }
+    return record
+
+
+def write_results(fit_result, staging: Path, manifest: dict) -> None:
+    """Write every result file into ``staging`` (which becomes ``results/``)."""
+    staging = Path(staging)
+    (staging / "posterior").mkdir(parents=True, exist_ok=True)
+    summary = fit_result.summary
+    write_csv_atomic(summary, staging / "summary.csv")
+    (staging / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
+    write_csv_atomic(fit_result.study_effects, staging / "study_effects.csv")
+    write_csv_atomic(fit_result.effects, staging / "effects.csv")
+    write_csv_atomic(fit_result.unusable, staging / "unusable.csv")
+    if fit_result.claims is not None:
+        write_csv_atomic(fit_result.claims, staging / "claims.csv")
+    else:
+        write_csv_atomic(
+            pd.DataFrame(columns=["claim_id", "claim", "claimant", "source", "analysis", "parameter", "statement", "probability", "verdict", "explanation"]),
+            staging / "claims.csv",
+        )
+    analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
+    write_json({"analyses": analyses}, staging / "analyses.json")
+    for name, result in fit_result.analyses.items():
+        result.datatree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="h5netcdf")
+    readme = resources.files("metak.output").joinpath(RESULTS_README).read_text(encoding="utf-8")
+    (staging / "README.md").write_text(readme, encoding="utf-8")
+    write_json(manifest, staging / "manifest.json")

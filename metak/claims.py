@@ -84,7 +84,9 @@ def parse_statement(text: str) -> Statement:
         if low > high:
             raise ValueError(f"interval [{low:g}, {high:g}] has low > high")
         return Statement(match.group(1).strip(), match.group(2), low, high)
-    raise ValueError("allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' or 'PARAM outside [LOW, HIGH]'")
+    raise ValueError(
+        "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' or 'PARAM outside [LOW, HIGH]'"
+    )
 
 
 def verdict_for(probability: float) -> str:
@@ -104,7 +106,11 @@ def load_claims(path) -> pd.DataFrame:
     Raises :class:`InputError` naming every row whose statement does not parse.
     """
     table = _read_text_table(path)
-    problems = [Problem(path, f"missing required column {c!r}", fix=f"add a {c} column") for c in _REQUIRED if c not in table]
+    problems = [
+        Problem(path, f"missing required column {c!r}", fix=f"add a {c} column")
+        for c in _REQUIRED
+        if c not in table
+    ]
     if problems:
         raise InputError(problems)
     for column in ("analysis", "statement", "claimant", "source"):
@@ -116,7 +122,15 @@ def load_claims(path) -> pd.DataFrame:
             try:
                 parse_statement(text)
             except ValueError as err:
-                problems.append(Problem(path, str(err), row=int(row.get("line", index + 2)), column="statement", value=text))
+                problems.append(
+                    Problem(
+                        path,
+                        str(err),
+                        row=int(row.get("line", index + 2)),
+                        column="statement",
+                        value=text,
+                    )
+                )
     if problems:
         raise InputError(problems)
     return table
@@ -158,7 +172,9 @@ def judge_claims(claims: pd.DataFrame, draws_for) -> pd.DataFrame:
             else:
                 draws = np.asarray(draws, dtype=float)
                 probability = float(np.mean(parsed.holds(draws)))
-                explanation = f"posterior P({statement}) = {probability:.3f} from {draws.size} draws"
+                explanation = (
+                    f"posterior P({statement}) = {probability:.3f} from {draws.size} draws"
+                )
         rows.append(
             {
                 "claim_id": claim["claim_id"],

@@ -47,7 +47,10 @@ def _build_parser() -> argparse.ArgumentParser:
     effects = commands.add_parser("effects", help="compute effect sizes from the study records")
     _add_studies_args(effects)
     effects.add_argument(
-        "--measure", choices=("MD", "SMD", "ROM"), default=None, help="override every outcome's measure"
+        "--measure",
+        choices=("MD", "SMD", "ROM"),
+        default=None,
+        help="override every outcome's measure",
     )
     effects.add_argument(
         "--out", type=Path, default=None, metavar="FILE", help="write CSV here (default: stdout)"
@@ -55,8 +58,12 @@ def _build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser("fit", help="run the analyses and write results/")
     _add_studies_args(fit)
-    fit.add_argument("--config", type=Path, default=None, metavar="FILE", help="analysis file (TOML)")
-    fit.add_argument("--out", type=Path, default=Path("results"), metavar="DIR", help="output directory")
+    fit.add_argument(
+        "--config", type=Path, default=None, metavar="FILE", help="analysis file (TOML)"
+    )
+    fit.add_argument(
+        "--out", type=Path, default=Path("results"), metavar="DIR", help="output directory"
+    )
     fit.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
     fit.add_argument(
         "--analysis",
@@ -77,7 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress output")
 
     report = commands.add_parser("report", help="rebuild report.html from saved results")
-    report.add_argument("--out", type=Path, default=Path("results"), metavar="DIR", help="results directory")
+    report.add_argument(
+        "--out", type=Path, default=Path("results"), metavar="DIR", help="results directory"
+    )
     return parser
 
 
@@ -118,7 +127,9 @@ def _cmd_effects(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     result = compute_effects(records, measure_override=args.measure)
     for row in result.unusable.itertuples(index=False):
-        print(f"note: {row.study_id} / {row.outcome}: no effect size: {row.reason}", file=sys.stderr)
+        print(
+            f"note: {row.study_id} / {row.outcome}: no effect size: {row.reason}", file=sys.stderr
+        )
     if args.out is None:
         result.effects.to_csv(sys.stdout, index=False)
     else:

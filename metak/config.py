@@ -84,7 +84,7 @@ def _parse_priors(table, where: str) -> dict:
 def _parse_center(value, where: str) -> dict:
     if isinstance(value, str):
         if value not in ("mean", "none"):
-            raise _fail(where, f"center {value!r} is not allowed", "use \"mean\", \"none\" or a table")
+            raise _fail(where, f"center {value!r} is not allowed", 'use "mean", "none" or a table')
         return {"*": value}
     if isinstance(value, bool):
         return {"*": "mean" if value else "none"}
@@ -96,7 +96,11 @@ def _parse_center(value, where: str) -> dict:
         elif item in ("mean", "none"):
             out[key] = item
         else:
-            raise _fail(f"{where}.center", f"{key} = {item!r} is not allowed", "use \"mean\", \"none\" or a number")
+            raise _fail(
+                f"{where}.center",
+                f"{key} = {item!r} is not allowed",
+                'use "mean", "none" or a number',
+            )
     return out
 
 
@@ -109,7 +113,11 @@ def _parse_deficiency(value, where: str) -> DeficiencySpec | None:
     unknown = set(value) - _DEFICIENCY_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        raise _fail(f"{where}.deficiency", f"unknown key {key!r}", f"allowed: {', '.join(sorted(_DEFICIENCY_KEYS))}")
+        raise _fail(
+            f"{where}.deficiency",
+            f"unknown key {key!r}",
+            f"allowed: {', '.join(sorted(_DEFICIENCY_KEYS))}",
+        )
     kwargs = {}
     if "reference" in value:
         kwargs["reference"] = _positive(value["reference"], f"{where}.deficiency", "reference")
@@ -136,7 +144,9 @@ def _parse_analysis(table, index: int, source: str) -> AnalysisSpec:
     unknown = set(table) - _ANALYSIS_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        raise _fail(where, f"unknown key {key!r}", f"allowed keys: {', '.join(sorted(_ANALYSIS_KEYS))}")
+        raise _fail(
+            where, f"unknown key {key!r}", f"allowed keys: {', '.join(sorted(_ANALYSIS_KEYS))}"
+        )
     if "name" not in table:
         raise _fail(where, "missing key 'name'", 'add name = "..."')
     name = _expect(table["name"], str, where, "name")
@@ -158,7 +168,9 @@ def _parse_analysis(table, index: int, source: str) -> AnalysisSpec:
             raise _fail(where, "a joint model takes 'outcomes', not 'outcome'")
     else:
         if outcome is None:
-            raise _fail(where, "missing key 'outcome'", 'add outcome = "<an outcome in the study records>"')
+            raise _fail(
+                where, "missing key 'outcome'", 'add outcome = "<an outcome in the study records>"'
+            )
         _expect(outcome, str, where, "outcome")
         if outcomes:
             raise _fail(where, "'outcomes' is only for model = \"joint\"")
@@ -170,7 +182,9 @@ def _parse_analysis(table, index: int, source: str) -> AnalysisSpec:
         raise _fail(where, f"model {model!r} takes no moderators", 'use model = "meta_regression"')
     measure = table.get("measure")
     if measure is not None and measure not in _MEASURES:
-        raise _fail(where, f"measure {measure!r} is not allowed", f"use one of {', '.join(_MEASURES)}")
+        raise _fail(
+            where, f"measure {measure!r} is not allowed", f"use one of {', '.join(_MEASURES)}"
+        )
     priors = _parse_priors(table.get("priors", {}), where)
     for key in priors:
         if key not in _PRIOR_KEYS and key not in moderators:
@@ -195,11 +209,15 @@ def _parse_analysis(table, index: int, source: str) -> AnalysisSpec:
         method=method,
         measure=measure,
         designs=designs,
-        include_excluded=_expect(table.get("include_excluded", False), bool, where, "include_excluded"),
+        include_excluded=_expect(
+            table.get("include_excluded", False), bool, where, "include_excluded"
+        ),
         center=_parse_center(table.get("center", "mean"), where),
         deficiency=deficiency,
         link_biomarker=link,
-        prepost_r_uncertain=_expect(table.get("prepost_r_uncertain", True), bool, where, "prepost_r_uncertain"),
+        prepost_r_uncertain=_expect(
+            table.get("prepost_r_uncertain", True), bool, where, "prepost_r_uncertain"
+        ),
         claims=_expect(table.get("claims", True), bool, where, "claims"),
     )
 
@@ -235,15 +253,25 @@ def parse_config(text: str, source: str = "<config>") -> tuple[list[AnalysisSpec
     unknown = set(data) - {"analysis", "settings"}
     if unknown:
         key = sorted(unknown)[0]
-        raise _fail(source, f"unknown top-level key {key!r}", "use [[analysis]] tables and one [settings]")
+        raise _fail(
+            source, f"unknown top-level key {key!r}", "use [[analysis]] tables and one [settings]"
+        )
     tables = data.get("analysis", [])
     if not isinstance(tables, list) or not tables:
-        raise _fail(source, "no [[analysis]] tables", "add at least one [[analysis]] with name, outcome, model")
+        raise _fail(
+            source,
+            "no [[analysis]] tables",
+            "add at least one [[analysis]] with name, outcome, model",
+        )
     specs = [_parse_analysis(table, i, source) for i, table in enumerate(tables)]
     names = [spec.name for spec in specs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
-        raise _fail(source, f"analysis name {duplicated[0]!r} is used twice", "give every analysis its own name")
+        raise _fail(
+            source,
+            f"analysis name {duplicated[0]!r} is used twice",
+            "give every analysis its own name",
+        )
     settings = _parse_settings(data.get("settings", {}), source)
     return specs, settings
 
@@ -266,4 +294,7 @@ def load_config(path: Path) -> tuple[list[AnalysisSpec], Settings]:
 
 def default_specs(outcomes) -> list[AnalysisSpec]:
     """One random-effects analysis per outcome: used when a directory has no analysis file."""
-    return [AnalysisSpec(name=f"re_{outcome}", model="random_effects", outcome=outcome) for outcome in outcomes]
+    return [
+        AnalysisSpec(name=f"re_{outcome}", model="random_effects", outcome=outcome)
+        for outcome in outcomes
+    ]

@@ -49,6 +49,14 @@ class AnalysisData:
     lower: np.ndarray | None = None
     excluded: dict = field(default_factory=dict)  # study_id -> reason
     notes: tuple[str, ...] = ()
+    directions: dict = field(default_factory=dict)  # outcome -> direction of benefit
+    outcome_meta: dict = field(default_factory=dict)  # outcome -> {"description", "unit", "family"}
+
+    @property
+    def direction(self) -> str:
+        """Direction of benefit of the (single) outcome: lower_is_better, higher_is_better or unspecified."""
+        values = {self.directions.get(outcome, "unspecified") for outcome in self.outcome}
+        return values.pop() if len(values) == 1 else "unspecified"
 
     @property
     def k(self) -> int:
@@ -86,10 +94,21 @@ def baseline_marker_by_study(records, marker_outcome: str) -> pd.DataFrame:
     for _, study in studies.iterrows():
         sid = study["study_id"]
         if whole is not None and pd.notna(study.get("baseline_dpucmgp")):
-            rows.append((sid, float(study["baseline_dpucmgp"]), study.get("baseline_dpucmgp_stat"), "studies.csv"))
+            rows.append(
+                (
+                    sid,
+                    float(study["baseline_dpucmgp"]),
+                    study.get("baseline_dpucmgp_stat"),
+                    "studies.csv",
+                )
+            )
             continue
         arms = records.arms
-        sel = arms[(arms["study_id"] == sid) & (arms["outcome"] == marker_outcome) & (arms["timepoint"] == "baseline")]
+        sel = arms[
+            (arms["study_id"] == sid)
+            & (arms["outcome"] == marker_outcome)
+            & (arms["timepoint"] == "baseline")
+        ]
         if sel.empty:
             continue
         whole_rows = sel[sel["arm"] == "all"]
@@ -134,9 +153,18 @@ def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd
     for sid in rows["study_id"]:
         study = studies.loc[sid] if sid in studies.index else None
         reason = None
-        if study is not None and not spec.include_excluded and str(study.get("include") or "yes") == "no":
+        if (
+            study is not None
+            and not spec.include_excluded
+            and str(study.get("include") or "yes") == "no"
+        ):
             reason = f"include = no ({study.get('exclusion_reason') or 'no reason given'})"
-        elif designs is not None and study is not None and pd.notna(study.get("design")) and study["design"] not in designs:
+        elif (
+            designs is not None
+            and study is not None
+            and pd.notna(study.get("design"))
+            and study["design"] not in designs
+        ):
             reason = f"design {study['design']} not in {', '.join(designs)}"
         if reason:
             excluded[sid] = reason
@@ -159,7 +187,9 @@ def _row_labels(rows: pd.DataFrame, joint: bool) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def _moderator_columns(rows, records, spec, notes) -> tuple[list[str], np.ndarray, np.ndarray, list[float]]:
+def _moderator_columns(
+    rows, records, spec, notes
+) -> tuple[list[str], np.ndarray, np.ndarray, list[float]]:
     """Raw moderator matrix (NaN = missing) with dummy coding for categorical columns."""
     studies = records.studies.set_index("study_id")
     names, columns = [], []
@@ -216,7 +246,8 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         studies = records.studies.set_index("study_id")
         if deficiency.group_column in studies:
             group = tuple(
-                str(g) if pd.notna(g) else "unknown" for g in rows["study_id"].map(studies[deficiency.group_column])
+                str(g) if pd.notna(g) else "unknown"
+                for g in rows["study_id"].map(studies[deficiency.group_column])
             )
         else:
             group = tuple("all" for _ in range(len(rows)))
@@ -247,7 +278,9 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
     missing = np.isnan(X).any(axis=1)
     if missing.any() and not (spec.deficiency is not None and spec.deficiency.impute):
         dropped = sorted(set(rows.loc[missing, "study_id"]))
-        notes.append(f"complete-case: dropped {len(dropped)} studies with a missing moderator: {', '.join(dropped)}")
+        notes.append(
+            f"complete-case: dropped {len(dropped)} studies with a missing moderator: {', '.join(dropped)}"
+        )
         for sid in dropped:
             excluded[sid] = "moderator value missing (complete-case analysis)"
         keep = ~missing
@@ -256,7 +289,9 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         group = tuple(np.asarray(group, dtype=object)[keep]) if group else ()
         lower = lower[keep] if lower is not None else None
     if rows.empty:
-        raise ConfigError(f"analysis {spec.name!r}: no study has every moderator; fix: drop a moderator")
+        raise ConfigError(
+            f"analysis {spec.name!r}: no study has every moderator; fix: drop a moderator"
+        )
     has = lambda col: col in rows.columns  # noqa: E731 - tiny local predicate
     n = len(rows)
     return AnalysisData(
@@ -264,9 +299,15 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         effects=rows,
         y=rows["yi"].to_numpy(dtype=float),
         v=rows["vi"].to_numpy(dtype=float),
-        v_conversion=rows["vi_conversion"].fillna(0.0).to_numpy(dtype=float) if has("vi_conversion") else np.zeros(n),
-        dvi_dr=rows["dvi_dr"].to_numpy(dtype=float) if has("dvi_dr") and spec.prepost_r_uncertain else np.full(n, np.nan),
-        r_assumed=rows["prepost_r"].to_numpy(dtype=float) if has("prepost_r") else np.full(n, np.nan),
+        v_conversion=rows["vi_conversion"].fillna(0.0).to_numpy(dtype=float)
+        if has("vi_conversion")
+        else np.zeros(n),
+        dvi_dr=rows["dvi_dr"].to_numpy(dtype=float)
+        if has("dvi_dr") and spec.prepost_r_uncertain
+        else np.full(n, np.nan),
+        r_assumed=rows["prepost_r"].to_numpy(dtype=float)
+        if has("prepost_r")
+        else np.full(n, np.nan),
         row_label=_row_labels(rows, spec.model == "joint"),
         study_id=tuple(rows["study_id"].astype(str)),
         outcome=tuple(rows["outcome"].astype(str)),
@@ -278,4 +319,7 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         lower=lower,
         excluded=excluded,
         notes=tuple(notes),
+        directions=dict(
+            zip(records.outcomes["outcome"], records.outcomes["direction"], strict=True)
+        ),
     )

@@ -24,6 +24,10 @@ EXIT_BAD_INPUT = 2
 EXIT_FIT_FAILED = 3
 
 
+# Longer cell values (quotes, notes) are cut in messages so every problem stays one short line.
+_VALUE_SHOWN = 60
+
+
 class MetakError(Exception):
     """Base class: a mistake in what the user gave metak, reported as one line."""
 
@@ -51,11 +55,14 @@ class Problem:
         if self.column is not None:
             parts.append(f"column {self.column}")
         if self.value is not None:
-            parts.append(f"value {self.value!r}")
+            value = self.value
+            if isinstance(value, str) and len(value) > _VALUE_SHOWN:
+                value = value[: _VALUE_SHOWN - 1] + "…"
+            parts.append(f"value {value!r}")
         text = ": ".join([", ".join(parts), self.message])
         if self.fix:
             text += f"; fix: {self.fix}"
-        return text.replace("\n", " ")
+        return " ".join(text.splitlines())
 
     def __repr__(self) -> str:
         return f"Problem({str(self)!r})"

@@ -69,7 +69,9 @@ class FitResult:
         try:
             return self.analyses[name].datatree
         except KeyError:
-            raise ConfigError(f"no analysis named {name!r}; have {', '.join(self.analyses)}") from None
+            raise ConfigError(
+                f"no analysis named {name!r}; have {', '.join(self.analyses)}"
+            ) from None
 
     @property
     def converged(self) -> bool:
@@ -91,9 +93,9 @@ def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
     if spec.method == "exact":
         if not exact_possible:
             raise ConfigError(
-                f"analysis {spec.name!r}: method = \"exact\" needs a random_effects or meta_regression model "
+                f'analysis {spec.name!r}: method = "exact" needs a random_effects or meta_regression model '
                 "with normal coefficient priors, no imputed moderators and no uncertain pre-post correlation; "
-                "fix: use method = \"auto\" or \"mcmc\", or set prepost_r_uncertain = false"
+                'fix: use method = "auto" or "mcmc", or set prepost_r_uncertain = false'
             )
         return "exact"
     if spec.method == "mcmc":
@@ -105,10 +107,17 @@ def complete_case_spec(spec: AnalysisSpec) -> AnalysisSpec | None:
     """The complete-case twin of an imputing deficiency analysis (reported beside it)."""
     if spec.deficiency is None or not spec.deficiency.impute:
         return None
-    return replace(spec, name=f"{spec.name}_complete_case", deficiency=replace(spec.deficiency, impute=False), claims=False)
+    return replace(
+        spec,
+        name=f"{spec.name}_complete_case",
+        deficiency=replace(spec.deficiency, impute=False),
+        claims=False,
+    )
 
 
-def fit_analyses(records, effects_result, specs, settings: Settings, method_override=None, progress=None) -> FitResult:
+def fit_analyses(
+    records, effects_result, specs, settings: Settings, method_override=None, progress=None
+) -> FitResult:
     """Fit every analysis in ``specs`` on the records' effect sizes."""
     from metak.fit_exact import fit_exact_analysis
 
@@ -137,4 +146,6 @@ def fit_analyses(records, effects_result, specs, settings: Settings, method_over
         results[spec.name] = replace(result, seconds=time.perf_counter() - start)
         for message in result.messages:
             say(f"    {message}")
-    return FitResult(analyses=results, effects=effects_result.effects, unusable=effects_result.unusable)
+    return FitResult(
+        analyses=results, effects=effects_result.effects, unusable=effects_result.unusable
+    )

@@ -13,7 +13,8 @@ import numpy as np
 import xarray as xr
 
 from metak.spec import DEFICIENCY_MODERATOR
-from metak.summaries import typical_within_variance
+from metak.exact import typical_within_variance
+from metak.fit_common import design_matrix, within_variance
 
 __all__ = ["summary_parameters", "parameter_draws", "effect_level_name", "benefit_sign"]
 
@@ -42,7 +43,9 @@ def summary_parameters(posterior: xr.Dataset, data, direction: str | None = None
     tau = posterior["tau"]
     out["tau"] = tau
     out["tau2"] = tau**2
-    s2 = typical_within_variance(data.v)
+    s2 = typical_within_variance(
+        within_variance(data), design_matrix(data) if not data.needs_imputation else None
+    )
     out["I2"] = 100.0 * tau**2 / (tau**2 + s2)
     if "theta_new" in posterior:
         out["theta_new"] = posterior["theta_new"]
@@ -52,7 +55,9 @@ def summary_parameters(posterior: xr.Dataset, data, direction: str | None = None
     if spec.deficiency is not None and DEFICIENCY_MODERATOR in data.moderator_names:
         slope = out[DEFICIENCY_MODERATOR]
         for level in spec.deficiency.levels:
-            out[effect_level_name(level)] = out["intercept"] + slope * np.log(level / spec.deficiency.reference)
+            out[effect_level_name(level)] = out["intercept"] + slope * np.log(
+                level / spec.deficiency.reference
+            )
     return {name: value.transpose("chain", "draw") for name, value in out.items()}
 
 
@@ -67,7 +72,9 @@ def _joint_parameters(posterior: xr.Dataset, data) -> dict:
         dims = [d for d in corr.dims if d not in ("chain", "draw")]
         for i, first in enumerate(outcomes):
             for second in outcomes[i + 1 :]:
-                out[f"corr[{first},{second}]"] = corr.sel({dims[0]: first, dims[1]: second}, drop=True)
+                out[f"corr[{first},{second}]"] = corr.sel(
+                    {dims[0]: first, dims[1]: second}, drop=True
+                )
     if "gamma_link" in posterior:
         link = posterior["gamma_link"]
         link_dims = [d for d in link.dims if d not in ("chain", "draw")]
@@ -81,7 +88,9 @@ def _joint_parameters(posterior: xr.Dataset, data) -> dict:
 
 def parameter_draws(result, parameter: str) -> np.ndarray | None:
     """Flattened draws of one summary parameter of an analysis result, or None if absent."""
-    params = summary_parameters(result.datatree["posterior"].to_dataset(), result.data, result.counts.get("direction"))
+    params = summary_parameters(
+        result.datatree["posterior"].to_dataset(), result.data, result.counts.get("direction")
+    )
     if parameter not in params:
         return None
     return np.asarray(params[parameter]).reshape(-1)

@@ -15,11 +15,32 @@ from pathlib import Path
 from metak.errors import EXIT_FIT_FAILED, EXIT_OK
 from metak.spec import Settings
 
-__all__ = ["run_fit_command", "resolve_config", "judge_result_claims", "DEFAULT_CONFIG_NAME", "CLAIMS_NAME"]
+__all__ = [
+    "run_fit_command",
+    "resolve_config",
+    "judge_result_claims",
+    "DEFAULT_CONFIG_NAME",
+    "CLAIMS_NAME",
+]
 
 DEFAULT_CONFIG_NAME = "analyses.toml"
 CLAIMS_NAME = "claims.csv"
-_VERSIONED = ("metak", "numpy", "scipy", "pandas", "xarray", "h5netcdf", "pymc", "pytensor", "nutpie", "arviz", "arviz-base", "arviz-stats", "arviz-plots", "matplotlib")
+_VERSIONED = (
+    "metak",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "h5netcdf",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz",
+    "arviz-base",
+    "arviz-stats",
+    "arviz-plots",
+    "matplotlib",
+)
 
 
 def resolve_config(studies_dir: Path, config_path: Path | None, outcomes):
@@ -103,18 +124,30 @@ def run_fit_command(
     for warning in records.warnings:
         say(f"warning: {warning}")
     effects = compute_effects(records)
-    specs, settings, used_config = resolve_config(studies_dir, config_path, list(records.outcomes["outcome"]))
+    specs, settings, used_config = resolve_config(
+        studies_dir, config_path, list(records.outcomes["outcome"])
+    )
     if only:
         names = {spec.name for spec in specs}
         missing = [name for name in only if name not in names]
         if missing:
-            raise ConfigError(f"--analysis {missing[0]!r} is not in the analysis file; fix: use one of {', '.join(sorted(names))}")
+            raise ConfigError(
+                f"--analysis {missing[0]!r} is not in the analysis file; fix: use one of {', '.join(sorted(names))}"
+            )
         specs = [spec for spec in specs if spec.name in only]
-    overrides = {key: value for key, value in (("draws", draws), ("tune", tune), ("chains", chains)) if value is not None}
+    overrides = {
+        key: value
+        for key, value in (("draws", draws), ("tune", tune), ("chains", chains))
+        if value is not None
+    }
     settings = replace(settings, seed=seed, **overrides)
-    say(f"metak fit: {len(specs)} analyses on {records.directory} ({len(effects.effects)} effect sizes)")
+    say(
+        f"metak fit: {len(specs)} analyses on {records.directory} ({len(effects.effects)} effect sizes)"
+    )
     loaded = time.perf_counter()
-    fit_result = fit_analyses(records, effects, specs, settings, method_override=method, progress=None if quiet else say)
+    fit_result = fit_analyses(
+        records, effects, specs, settings, method_override=method, progress=None if quiet else say
+    )
     fitted = time.perf_counter()
     claims = judge_result_claims(fit_result, Path(studies_dir) / CLAIMS_NAME)
     fit_result = replace(fit_result, claims=claims)
@@ -124,7 +157,14 @@ def run_fit_command(
         "provenance": provenance,
         "config": str(used_config) if used_config else "default: random effects per outcome",
         "config_text": used_config.read_text(encoding="utf-8") if used_config else None,
-        "settings": {"seed": settings.seed, "draws": settings.draws, "tune": settings.tune, "chains": settings.chains, "target_accept": settings.target_accept, "method_override": method},
+        "settings": {
+            "seed": settings.seed,
+            "draws": settings.draws,
+            "tune": settings.tune,
+            "chains": settings.chains,
+            "target_accept": settings.target_accept,
+            "method_override": method,
+        },
         "versions": _versions(),
         "inputs_sha256": _input_files(studies_dir, used_config),
         "timings_seconds": {
@@ -132,7 +172,10 @@ def run_fit_command(
             "fit": fitted - loaded,
             "per_analysis": {name: result.seconds for name, result in fit_result.analyses.items()},
         },
-        "diagnostics": {name: {"method": r.method, "converged": r.converged, "messages": list(r.messages)} for name, r in fit_result.analyses.items()},
+        "diagnostics": {
+            name: {"method": r.method, "converged": r.converged, "messages": list(r.messages)}
+            for name, r in fit_result.analyses.items()
+        },
     }
     with results_transaction(out_dir) as staging:
         write_results(fit_result, staging, manifest)

@@ -12,7 +12,6 @@ import xarray as xr
 __all__ = [
     "SUMMARY_COLUMNS",
     "QUANTILES",
-    "typical_within_variance",
     "summary_row",
     "summarize_draws",
 ]
@@ -34,19 +33,19 @@ SUMMARY_COLUMNS = [
 QUANTILES = (0.025, 0.5, 0.975)
 
 
-def typical_within_variance(v: np.ndarray) -> float:
-    """Higgins & Thompson (2002) typical within-study variance, used for I².
-
-    s² = (k − 1) Σw / ((Σw)² − Σw²) with w = 1/v (metafor's ``I2`` for ``rma``).
-    """
-    w = 1.0 / np.asarray(v, dtype=float)
-    k = w.size
-    if k < 2:
-        return float(np.mean(1.0 / w))
-    return float((k - 1) * w.sum() / (w.sum() ** 2 - (w**2).sum()))
-
-
-def summary_row(analysis, parameter, *, mean, sd, q, method, converged, r_hat=np.nan, ess_bulk=np.nan, ess_tail=np.nan):
+def summary_row(
+    analysis,
+    parameter,
+    *,
+    mean,
+    sd,
+    q,
+    method,
+    converged,
+    r_hat=np.nan,
+    ess_bulk=np.nan,
+    ess_tail=np.nan,
+):
     """One summary row as a dict with the documented columns."""
     return {
         "analysis": analysis,
@@ -64,7 +63,9 @@ def summary_row(analysis, parameter, *, mean, sd, q, method, converged, r_hat=np
     }
 
 
-def summarize_draws(analysis: str, named_draws: dict, method: str, converged: bool, diagnostics: bool) -> pd.DataFrame:
+def summarize_draws(
+    analysis: str, named_draws: dict, method: str, converged: bool, diagnostics: bool
+) -> pd.DataFrame:
     """Summarise draws given as ``{parameter: DataArray(chain, draw)}``.
 
     With ``diagnostics`` (MCMC), R-hat and bulk/tail ESS come from arviz-stats (rank-normalised

@@ -47,7 +47,10 @@ def _clean(obj):
 
 
 def write_json(obj, path: Path) -> None:
-    path.write_text(json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n",
+        encoding="utf-8",
+    )
 
 
 def _fmt(value) -> str:
@@ -69,30 +72,49 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "# metak summary\n\nRaw numbers are in summary.csv.\n\n" + "\n".join(lines) + "\n"
 
 
+def _moderator_counts(data) -> dict:
+    """Per moderator: how many studies had a measured value and how many were imputed."""
+    measured, imputed = {}, {}
+    for j, name in enumerate(data.moderator_names):
+        missing = np.isnan(data.X_raw[:, j])
+        measured[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if not m})
+        imputed[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if m})
+    return {"measured": measured, "imputed": imputed}
+
+
 def _analysis_record(result) -> dict:
+    """One entry of analyses.json (the report reads these keys)."""
     spec = result.spec
     data = result.data
+    outcomes = list(spec.outcomes) or [spec.outcome]
+    meta = [data.outcome_meta.get(o, {}) for o in outcomes]
     record = {
         "name": spec.name,
         "description": spec.describe(),
-        "model": spec.model,
-        "outcome": spec.outcome,
-        "outcomes": list(spec.outcomes),
-        "measure": sorted(set(data.effects["measure"])) if "measure" in data.effects else [],
-        "moderators": list(data.moderator_names),
-        "centers": dict(zip(data.moderator_names, data.centers, strict=True)),
-        "priors": result.priors,
-        "method": result.method,
-        "converged": result.converged,
-        "messages": list(result.messages),
-        "warnings": list(result.warnings),
+        "spec": {
+            "model": spec.model,
+            "outcome": spec.outcome,
+            "outcomes": list(spec.outcomes),
+            "measure": ", ".join(sorted(set(data.effects["measure"].astype(str)))),
+            "moderators": list(data.moderator_names),
+            "priors": result.priors,
+            "reference_levels": dict(zip(data.moderator_names, data.centers, strict=True)),
+        },
+        "direction": data.direction,
+        "outcome_description": "; ".join(m.get("description") or "" for m in meta if m.get("description")),
+        "unit": ", ".join(sorted({m.get("unit") for m in meta if m.get("unit")})),
         "k": data.k,
         "n_studies": data.n_studies,
+        "counts": _moderator_counts(data),
+        "method": result.method,
+        "converged": result.converged,
+        "diagnostics": list(result.messages),
+        "warnings": list(result.warnings),
         "excluded": data.excluded,
         "notes": list(data.notes),
         "seconds": result.seconds,
+        "extra": result.counts,
     }
-    record.update(result.counts)
     if spec.deficiency is not None:
         record["deficiency"] = {
             "reference_pmol_per_l": spec.deficiency.reference,
@@ -117,7 +139,20 @@ def write_results(fit_result, staging: Path, manifest: dict) -> None:
         write_csv_atomic(fit_result.claims, staging / "claims.csv")
     else:
         write_csv_atomic(
-            pd.DataFrame(columns=["claim_id", "claim", "claimant", "source", "analysis", "parameter", "statement", "probability", "verdict", "explanation"]),
+            pd.DataFrame(
+                columns=[
+                    "claim_id",
+                    "claim",
+                    "claimant",
+                    "source",
+                    "analysis",
+                    "parameter",
+                    "statement",
+                    "probability",
+                    "verdict",
+                    "explanation",
+                ]
+            ),
             staging / "claims.csv",
         )
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]

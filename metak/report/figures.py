@@ -1,0 +1,260 @@
+"""Report figures drawn with matplotlib: the forest plot and the meta-regression bubble plot.
+
+Each function takes plain tables/arrays and returns inline SVG text (:func:`figure_to_svg`).
+Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot state to leak).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon
+from matplotlib.transforms import blended_transform_factory
+
+from metak.report.render import figure_to_svg, styled
+from metak.report.text import fmt, interval
+
+__all__ = ["OBSERVED", "SHRUNKEN", "POOLED", "forest_svg", "bubble_svg"]
+
+OBSERVED = "#1f3b73"
+SHRUNKEN = "#d9730d"
+POOLED = "#111111"
+PREDICTION = "#8c2d2d"
+_LABEL_CHARS = 38  # longer study labels are cut in the figure (the tables show them whole)
+_MAX_MARKER_AREA = 260.0  # pt², the heaviest study's square
+_ROW_IN, _BOTTOM_IN, _TOP_IN = 0.34, 1.1, 0.05  # row height, room for axis + legend, top margin
+
+
+def _label(text: str) -> str:
+    text = str(text)
+    return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "\u2026"
+
+
+def forest_svg(
+    key: str,
+    studies: pd.DataFrame,
+    pooled: tuple[float, float, float] | None,
+    pooled_label: str,
+    prediction: tuple[float, float] | None,
+    decimals: int,
+    axis_label: str,
+    favours: tuple[str, str],
+) -> str:
+    """Cochrane-style forest plot.
+
+    ``studies`` needs columns ``label, yi, ci_low, ci_high, theta_mean, theta_q2.5, theta_q97.5,
+    weight_pct`` (one row per study, top to bottom). ``pooled`` is (q2.5, q50, q97.5) of the pooled
+    effect (a diamond); ``prediction`` is (q2.5, q97.5) of ``theta_new`` (a bar under the diamond).
+    """
+    k = len(studies)
+    y_study = np.arange(k, 0, -1, dtype=float) + 2.0  # rows 3..k+2; pooled at 1.5, PI at 0.6
+    y_pooled, y_pred, y_header = 1.5, 0.6, k + 3.2
+    with styled(key):
+        # Fixed margins in inches (header/axis/legend room) so short and long plots look alike.
+        height = _BOTTOM_IN + _TOP_IN + _ROW_IN * (y_header + 0.6)
+        fig = Figure(figsize=(10.0, height))
+        ax = fig.add_axes((0.30, _BOTTOM_IN / height, 0.40, 1 - (_BOTTOM_IN + _TOP_IN) / height))
+        text_at = blended_transform_factory(fig.transFigure, ax.transData)
+        weights = studies["weight_pct"].to_numpy(float)
+        wmax = np.nanmax(weights) if np.isfinite(weights).any() else 1.0
+        for y, (_, row) in zip(y_study, studies.iterrows(), strict=True):
+            ax.plot([row["ci_low"], row["ci_high"]], [y, y], color=OBSERVED, lw=1.2, zorder=2)
+            area = _MAX_MARKER_AREA * (
+                row["weight_pct"] / wmax if np.isfinite(row["weight_pct"]) else 0.1
+            )
+            ax.scatter([row["yi"]], [y], s=max(area, 8.0), marker="s", color=OBSERVED, zorder=3)
+            if np.isfinite(row.get("theta_mean", np.nan)):
+                ys = y - 0.32
+                ax.plot([row["theta_q2.5"], row["theta_q97.5"]], [ys, ys], color=SHRUNKEN, lw=0.9)
+                ax.scatter(
+                    [row["theta_mean"]],
+                    [ys],
+                    s=26,
+                    marker="o",
+                    facecolors="white",
+                    edgecolors=SHRUNKEN,
+                    linewidths=1.2,
+                    zorder=3,
+                )
+            ax.text(0.015, y, _label(row["label"]), transform=text_at, va="center", ha="left")
+            ax.text(
+                0.825,
+                y,
+                interval(row["yi"], row["ci_low"], row["ci_high"], decimals),
+                transform=text_at,
+                va="center",
+                ha="center",
+            )
+            ax.text(0.975, y, fmt(row["weight_pct"], 1), transform=text_at, va="center", ha="right")
+        if pooled is not None and all(np.isfinite(pooled)):
+            low, mid, high = pooled
+            ax.add_patch(
+                Polygon(
+                    [
+                        (low, y_pooled),
+                        (mid, y_pooled + 0.38),
+                        (high, y_pooled),
+                        (mid, y_pooled - 0.38),
+                    ],
+                    closed=True,
+                    color=POOLED,
+                    zorder=3,
+                )
+            )
+            for x, text, ha in (
+                (0.015, pooled_label, "left"),
+                (0.825, interval(mid, low, high, decimals), "center"),
+                (0.975, "100.0", "right"),
+            ):
+                ax.text(x, y_pooled, text, transform=text_at, va="center", ha=ha, fontweight="bold")
+        if prediction is not None and all(np.isfinite(prediction)):
+            ax.plot(
+                prediction,
+                [y_pred, y_pred],
+                color=PREDICTION,
+                lw=5,
+                solid_capstyle="butt",
+                zorder=2,
+            )
+            ax.text(
+                0.015,
+                y_pred,
+                "Prediction interval (a new study)",
+                transform=text_at,
+                va="center",
+                ha="left",
+                style="italic",
+            )
+            ax.text(
+                0.825,
+                y_pred,
+                f"[{fmt(prediction[0], decimals)}, {fmt(prediction[1], decimals)}]",
+                transform=text_at,
+                va="center",
+                ha="center",
+                style="italic",
+            )
+        for x, text, ha in (
+            (0.015, "Study", "left"),
+            (0.825, "Effect [95% CI]", "center"),
+            (0.975, "Weight %", "right"),
+        ):
+            ax.text(x, y_header, text, transform=text_at, va="center", ha=ha, fontweight="bold")
+        top = k + 2.6  # the no-effect and pooled lines stop below the header row
+        ax.plot([0.0, 0.0], [0.1, top], color="#555555", lw=0.9, zorder=1)
+        if pooled is not None and all(np.isfinite(pooled)):
+            ax.plot([pooled[1], pooled[1]], [0.1, top], color=POOLED, lw=0.7, ls=":", zorder=1)
+        ax.axhline(2.2, color="#bbbbbb", lw=0.6, zorder=0)
+        ax.set_ylim(0.0, y_header + 0.6)
+        ax.set_yticks([])
+        ax.spines["left"].set_visible(False)
+        low_x, high_x = ax.get_xlim()
+        ax.set_xlim(min(low_x, -0.05 * (high_x - low_x)), max(high_x, 0.05 * (high_x - low_x)))
+        ax.set_xlabel(axis_label, labelpad=24)
+        below = blended_transform_factory(ax.transData, ax.transAxes)
+        for text, dx, ha in (
+            (f"\u2190 {favours[0]}", -5, "right"),
+            (f"{favours[1]} \u2192", 5, "left"),
+        ):
+            ax.annotate(
+                text,
+                xy=(0.0, 0.0),
+                xycoords=below,
+                xytext=(dx, -20),
+                textcoords="offset points",
+                ha=ha,
+                va="top",
+                fontsize=9,
+                color="#333333",
+            )
+        fig.legend(
+            handles=_forest_legend(),
+            loc="lower center",
+            ncol=4,
+            fontsize=8.5,
+            bbox_to_anchor=(0.5, 0.0),
+        )
+        return figure_to_svg(fig, key)
+
+
+def _forest_legend():
+    return [
+        Line2D(
+            [],
+            [],
+            color=OBSERVED,
+            marker="s",
+            lw=1.2,
+            label="Observed effect, 95% CI (area \u221d weight)",
+        ),
+        Line2D(
+            [],
+            [],
+            color=SHRUNKEN,
+            marker="o",
+            markerfacecolor="white",
+            lw=0.9,
+            label="Shrunken estimate, 95% CrI",
+        ),
+        Line2D([], [], color=POOLED, marker="D", lw=0, label="Pooled, 95% CrI"),
+        Line2D([], [], color=PREDICTION, lw=5, label="95% prediction interval"),
+    ]
+
+
+def bubble_svg(
+    key: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    weight: np.ndarray,
+    imputed: np.ndarray,
+    line: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    moderator: str,
+    axis_label: str,
+) -> str:
+    """Bubble plot of observed effects against a moderator with the posterior regression line.
+
+    ``line`` is (grid, mean, q2.5, q97.5) of the posterior mean effect along the moderator.
+    Bubble area is proportional to ``weight``; imputed moderator values are drawn hollow.
+    """
+    with styled(key):
+        fig = Figure(figsize=(8.0, 4.6))
+        ax = fig.add_subplot()
+        if line is not None:
+            grid, mean, low, high = line
+            ax.fill_between(
+                grid, low, high, color=SHRUNKEN, alpha=0.18, lw=0, label="95% credible band"
+            )
+            ax.plot(grid, mean, color=SHRUNKEN, lw=2, label="Posterior mean line")
+        wmax = np.nanmax(weight) if np.isfinite(weight).any() else 1.0
+        sizes = 40 + 600 * np.nan_to_num(weight / wmax, nan=0.1)
+        measured = ~imputed
+        ax.scatter(
+            x[measured],
+            y[measured],
+            s=sizes[measured],
+            color=OBSERVED,
+            alpha=0.75,
+            edgecolors="white",
+            linewidths=0.8,
+            label="Study (measured moderator)",
+            zorder=3,
+        )
+        if imputed.any():
+            ax.scatter(
+                x[imputed],
+                y[imputed],
+                s=sizes[imputed],
+                facecolors="none",
+                edgecolors=OBSERVED,
+                linewidths=1.4,
+                linestyles="--",
+                label="Study (imputed moderator)",
+                zorder=3,
+            )
+        ax.axhline(0.0, color="#555555", lw=0.8, zorder=1)
+        ax.set_xlabel(moderator)
+        ax.set_ylabel(axis_label)
+        ax.legend(loc="best", fontsize=8.5, markerscale=0.5)
+        return figure_to_svg(fig, key)

@@ -1,0 +1,92 @@
+"""Matplotlib figures to inline SVG text: deterministic, self-contained, safe to paste in HTML.
+
+Text stays text (``svg.fonttype = "none"``), so figure labels are readable and searchable; the SVG
+writer XML-escapes them. Element ids are prefixed per figure so several SVGs on one page cannot
+clash, and the ``<?xml``/``<!DOCTYPE`` preamble, metadata and namespace URLs are dropped: the page
+must reference no URL at all, and the same inputs must give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import matplotlib
+
+__all__ = ["STYLE", "figure_to_svg", "pyplot", "styled"]
+
+# One look for every figure; applied with rc_context, never globally.
+STYLE = {
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
+    "font.size": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.edgecolor": "#444444",
+    "xtick.color": "#333333",
+    "ytick.color": "#333333",
+    "legend.frameon": False,
+}
+# Matplotlib's SVG writer omits these metadata keys when they are None (no date: reproducible).
+_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_PREAMBLE = re.compile(r"^.*?(?=<svg\b)", re.S)
+_NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+
+
+def pyplot():
+    """``matplotlib.pyplot``, on the Agg backend unless the caller already chose one.
+
+    arviz-plots draws through pyplot. A command-line run has not imported pyplot yet, so it gets the
+    non-interactive Agg backend; a notebook that already uses pyplot keeps its own backend (the
+    report closes every figure it opens and never shows one).
+    """
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@contextmanager
+def styled(salt: str) -> Iterator[None]:
+    """Apply the report style; ``salt`` makes the SVG writer's hashed ids stable and unique."""
+    with matplotlib.rc_context({**STYLE, "svg.hashsalt": f"metak-{salt}"}):
+        yield
+
+
+def figure_to_svg(fig, key: str) -> str:
+    """Serialise ``fig`` as inline ``<svg>`` text with ids prefixed by ``key``, then close it."""
+    buffer = io.StringIO()
+    try:
+        with styled(key):
+            fig.savefig(buffer, format="svg", metadata=_NO_METADATA, bbox_inches="tight")
+    finally:
+        _close(fig)
+    text = _PREAMBLE.sub("", buffer.getvalue(), count=1)
+    text = _METADATA.sub("", text)
+    text = _NAMESPACES.sub("", text)
+    prefix = re.sub(r"[^A-Za-z0-9_-]", "_", key)
+    text = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', text)
+    text = re.sub(r'href="#([^"]+)"', rf'href="#{prefix}-\1"', text)
+    text = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", text)
+    # Shrink with the page, never grow past the drawn size: the viewBox keeps the aspect ratio.
+    text = re.sub(
+        r'<svg([^>]*?)\swidth="([^"]*)"\sheight="[^"]*"',
+        r'<svg\1 class="figure" style="max-width:\2"',
+        text,
+        count=1,
+    )
+    return text.strip()
+
+
+def _close(fig) -> None:
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close(fig)

@@ -1,0 +1,57 @@
+"""Claim statements and verdict thresholds."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metak.claims import CONTRADICTED_AT, SUPPORTED_AT, judge_claims, parse_statement, verdict_for
+
+
+@pytest.mark.parametrize(
+    ("text", "draws", "expected"),
+    [
+        ("mu < 0", [-1, -2, 1, -3], 0.75),
+        ("mu <= -1", [-1, -2, 1, -3], 0.75),
+        ("tau > 0.5", [0.1, 0.6, 0.7, 0.2], 0.5),
+        ("effect_at_300 in [-1, 0]", [-0.5, -2, 0.1, -1], 0.5),
+        ("x outside [-1, 1]", [-2, 0, 2, 0.5], 0.5),
+    ],
+)
+def test_statement_probability(text, draws, expected):
+    statement = parse_statement(text)
+    assert np.mean(statement.holds(np.asarray(draws, dtype=float))) == expected
+
+
+@pytest.mark.parametrize("text", ["mu << 0", "mu < abc", "in [1, 2]", "mu in [2, 1]"])
+def test_bad_statements(text):
+    with pytest.raises(ValueError):
+        parse_statement(text)
+
+
+def test_verdict_thresholds():
+    assert verdict_for(SUPPORTED_AT) == "supported"
+    assert verdict_for(CONTRADICTED_AT) == "contradicted"
+    assert verdict_for(0.5) == "uncertain"
+    assert verdict_for(float("nan")) == "not assessable"
+
+
+def test_judge_claims_uses_draws_and_flags_missing():
+    claims = pd.DataFrame(
+        {
+            "claim_id": ["c1", "c2", "c3"],
+            "claim": ["helps", "unknown analysis", "no statement"],
+            "analysis": ["a", "zzz", None],
+            "statement": ["mu < 0", "mu < 0", None],
+        }
+    )
+    rng = np.random.default_rng(1)
+    draws = rng.normal(-1.0, 0.3, size=4000)  # P(mu < 0) ~ 0.9996
+
+    def draws_for(analysis, parameter):
+        return draws if (analysis, parameter) == ("a", "mu") else None
+
+    verdicts = judge_claims(claims, draws_for).set_index("claim_id")
+    assert verdicts.loc["c1", "verdict"] == "supported"
+    assert verdicts.loc["c1", "probability"] > 0.99
+    assert verdicts.loc["c2", "verdict"] == "not assessable"
+    assert verdicts.loc["c3", "verdict"] == "not assessable"

@@ -1,0 +1,70 @@
+"""The analysis file: the documented shape parses, and every mistake is one clear line."""
+
+import pytest
+
+from metak.config import parse_config
+from metak.errors import ConfigError
+
+BCG = """
+[[analysis]]
+name = "bcg"
+outcome = "logRR"
+model = "meta_regression"
+moderators = ["ablat"]
+[analysis.priors]
+intercept = "normal(0, 10)"
+slope = "normal(0, 10)"
+tau = "halfnormal(1.0)"
+"""
+
+
+def test_issue_shape_parses():
+    specs, settings = parse_config(BCG)
+    (spec,) = specs
+    assert spec.name == "bcg" and spec.model == "meta_regression" and spec.moderators == ("ablat",)
+    assert str(spec.priors["tau"]) == "halfnormal(1)"
+    assert spec.priors["intercept"].family == "normal"
+    assert spec.center == {"*": "mean"}
+    assert settings.chains >= 1
+
+
+def test_deficiency_and_settings():
+    text = """
+[settings]
+draws = 500
+chains = 2
+[[analysis]]
+name = "def"
+outcome = "pwv_cf"
+model = "meta_regression"
+deficiency = { reference = 400, levels = [250, 800] }
+"""
+    (spec,), settings = parse_config(text)
+    assert spec.deficiency.reference == 400 and spec.deficiency.levels == (250.0, 800.0)
+    assert settings.draws == 500
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[[analysis]]\nname='a'\noutcome='x'\nmodel='nope'", "model 'nope' is not known"),
+        ("[[analysis]]\nname='a'\noutcome='x'\nmodle='random_effects'", "unknown key 'modle'"),
+        ("[[analysis]]\noutcome='x'", "missing key 'name'"),
+        ("[[analysis]]\nname='a'\nmodel='random_effects'", "missing key 'outcome'"),
+        ("[[analysis]]\nname='a'\noutcome='x'\nmodel='meta_regression'", "needs moderators"),
+        ("[[analysis]]\nname='a'\noutcome='x'\n[analysis.priors]\ntau='halfnormal(-1)'", "tau"),
+        ("[[analysis]]\nname='a'\noutcome='x'\n[analysis.priors]\ntua='halfnormal(1)'", "unknown prior 'tua'"),
+        ("[[analysis]]\nname='a'\noutcome='x'\n[[analysis]]\nname='a'\noutcome='y'", "used twice"),
+        ("[[analysis]]\nname='a'\noutcomes=['x']\nmodel='joint'", "at least two outcomes"),
+        ("[settings]\ndraws=0\n[[analysis]]\nname='a'\noutcome='x'", "draws must be positive"),
+        ("this is not toml", "not valid TOML"),
+        ("", "no [[analysis]] tables"),
+    ],
+)
+def test_config_errors_are_one_line(text, fragment):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cfg.toml")
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+    assert message.startswith("cfg.toml")

@@ -13,8 +13,8 @@ form, computed through the p x p matrices only (``log|V + tau^2 I| + log|Sigma^-
 the quadratic form ``y'Wy + m'S0^-1 m - bhat' Sigma^-1 bhat``), so the cost is O(grid x k x p^2)
 and no k x k matrix is ever formed. The one-dimensional p(tau | y) is then integrated on an
 adaptive grid (composite Simpson rule; see :func:`_tau_grid`), and every posterior quantity is a
-mixture over that grid of normal distributions: exact up to quadrature error (about 1e-6 here),
-with no Monte Carlo error.
+mixture over that grid of normal distributions: exact up to quadrature error (brute-force checks
+agree to ~1e-8 relative), with no Monte Carlo error.
 
 This module needs numpy and scipy only; it must never import PyMC (a test checks).
 """
@@ -118,13 +118,19 @@ class NormalMixture:
         return float(out[0]) if np.ndim(q) == 0 else out
 
     def prob(self, op: str, low: float, high: float | None = None) -> float:
-        """Probability of ``X op low`` (``<``, ``<=``, ``>``, ``>=``) or ``X in/outside [low, high]``."""
+        """P(``X op low``) for ``<``, ``<=``, ``>``, ``>=``; P(X in / outside [low, high])."""
         return _prob_from_cdf(self.cdf, op, low, high)
 
     def summary(self, name: str) -> ParameterSummary:
         q025, q50, q975 = self.quantile(np.array([0.025, 0.5, 0.975]))
         return ParameterSummary(
-            name, self.mean, self.sd, float(q025), float(q50), float(q975), p_gt0=1.0 - float(self.cdf(0.0))
+            name,
+            self.mean,
+            self.sd,
+            float(q025),
+            float(q50),
+            float(q975),
+            p_gt0=1.0 - float(self.cdf(0.0)),
         )
 
 
@@ -193,7 +199,17 @@ class _Conjugate:
         yt = y - X @ b_ref
         xx = (X[:, :, None] * X[:, None, :]).reshape(k, p * p)
         return cls(
-            y, v, X, prior_mean, prior_prec, b_ref, yt, xx, X * yt[:, None], yt**2, bool(np.all(prior_prec > 0))
+            y,
+            v,
+            X,
+            prior_mean,
+            prior_prec,
+            b_ref,
+            yt,
+            xx,
+            X * yt[:, None],
+            yt**2,
+            bool(np.all(prior_prec > 0)),
         )
 
     def __call__(self, tau) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -219,9 +235,9 @@ class _Conjugate:
                 chol = np.linalg.cholesky(prec)
             except np.linalg.LinAlgError:
                 raise ConfigError(
-                    "the coefficients are not identified (a moderator is constant or collinear with "
-                    "others, or there are fewer studies than coefficients); fix: drop the moderator or "
-                    "give every coefficient a normal prior"
+                    "the coefficients are not identified (a moderator is constant or collinear "
+                    "with others, or there are fewer studies than coefficients); fix: drop the "
+                    "moderator or give every coefficient a normal prior"
                 ) from None
             c = np.linalg.inv(prec)
             bt = np.einsum("gij,gj->gi", c, rhs)
@@ -266,7 +282,9 @@ def _quadrature(nodes: np.ndarray, c: float, thin: int = 1) -> np.ndarray:
     idx = np.arange(0, n, step)
     u = np.arcsinh(nodes[idx] / c)
     weights = np.zeros(n)
-    weights[idx] = _simpson_weights(idx.size) * (u[-1] - u[0]) / (idx.size - 1) * np.hypot(c, nodes[idx])
+    weights[idx] = (
+        _simpson_weights(idx.size) * (u[-1] - u[0]) / (idx.size - 1) * np.hypot(c, nodes[idx])
+    )
     return weights
 
 
@@ -303,13 +321,18 @@ def _tau_grid(logpost, lower: float, upper: float, scale: float, points: int):
         coarse, lp = np.concatenate([coarse, more]), np.concatenate([lp, logpost(more)])
         log_tau = np.concatenate([log_tau, np.log(more)])
     if not np.any(np.isfinite(lp)):
-        raise ConfigError("the posterior of tau is zero everywhere on its support (check the tau prior)")
+        raise ConfigError(
+            "the posterior of tau is zero everywhere on its support (check the tau prior)"
+        )
     i_max = int(np.argmax(lp))
     a, b = coarse[max(i_max - 1, 0)], coarse[min(i_max + 1, coarse.size - 1)]
     mode, lp_mode = coarse[i_max], lp[i_max]
     if b > a:
         res = optimize.minimize_scalar(
-            lambda t: -logpost(np.array([t]))[0], bounds=(a, b), method="bounded", options={"xatol": (b - a) * 1e-10}
+            lambda t: -logpost(np.array([t]))[0],
+            bounds=(a, b),
+            method="bounded",
+            options={"xatol": (b - a) * 1e-10},
         )
         if np.isfinite(res.fun) and -res.fun > lp_mode:
             mode, lp_mode = float(res.x), float(-res.fun)
@@ -490,7 +513,9 @@ class ExactPosterior:
         try:
             return self.coef_names.index(name)
         except ValueError:
-            raise ValueError(f"no coefficient {name!r}; have {', '.join(self.coef_names)}") from None
+            raise ValueError(
+                f"no coefficient {name!r}; have {', '.join(self.coef_names)}"
+            ) from None
 
     def _x(self, x) -> np.ndarray:
         p = len(self.coef_names)
@@ -547,10 +572,15 @@ class ExactPosterior:
         if parameter == "tau2":
             return lambda c: self.tau_cdf(math.sqrt(c)) if c > 0 else 0.0
         if parameter == "I2":
-            return lambda c: 0.0 if c <= 0 else 1.0 if c >= 1 else self.tau_cdf(math.sqrt(c * s2 / (1 - c)))
+            return lambda c: (
+                0.0 if c <= 0 else 1.0 if c >= 1 else self.tau_cdf(math.sqrt(c * s2 / (1 - c)))
+            )
         if parameter == "theta_new":
             return self.predictive().cdf
-        raise ValueError(f"no parameter {parameter!r}; have {', '.join(self.coef_names)}, tau, tau2, I2, theta_new")
+        raise ValueError(
+            f"no parameter {parameter!r}; have {', '.join(self.coef_names)}, "
+            "tau, tau2, I2, theta_new"
+        )
 
     def prob(self, parameter: str, op: str, low: float, high: float | None = None) -> float:
         """Exact posterior probability of a statement, e.g. ``prob("mu", "<", 0)``.
@@ -563,7 +593,9 @@ class ExactPosterior:
 
     def prob_statement(self, statement) -> float:
         """:meth:`prob` for an object with ``parameter``, ``op``, ``low``, ``high`` (a claim)."""
-        return self.prob(statement.parameter, statement.op, statement.low, getattr(statement, "high", None))
+        return self.prob(
+            statement.parameter, statement.op, statement.low, getattr(statement, "high", None)
+        )
 
     # -- studies and draws ----------------------------------------------------------------
 
@@ -638,14 +670,23 @@ def _coef_priors(coef_priors, names: tuple[str, ...]) -> tuple[Prior | None, ...
         missing = [n for n in names if n not in coef_priors]
         extra = [n for n in coef_priors if n not in names]
         if missing or extra:
-            raise ValueError(f"coef_priors must name exactly the coefficients {names}; missing {missing}, unknown {extra}")
+            raise ValueError(
+                f"coef_priors must name exactly the coefficients {names}; "
+                f"missing {missing}, unknown {extra}"
+            )
         priors = tuple(_as_prior(coef_priors[n], f"prior of {n}") for n in names)
     elif isinstance(coef_priors, Sequence):
         if len(coef_priors) != len(names):
-            raise ValueError(f"coef_priors has {len(coef_priors)} entries for {len(names)} coefficients")
-        priors = tuple(_as_prior(p, f"prior of {n}") for p, n in zip(coef_priors, names, strict=True))
+            raise ValueError(
+                f"coef_priors has {len(coef_priors)} entries for {len(names)} coefficients"
+            )
+        priors = tuple(
+            _as_prior(p, f"prior of {n}") for p, n in zip(coef_priors, names, strict=True)
+        )
     else:
-        raise TypeError(f"coef_priors must be None, a Prior, a sequence or a mapping, got {coef_priors!r}")
+        raise TypeError(
+            f"coef_priors must be None, a Prior, a sequence or a mapping, got {coef_priors!r}"
+        )
     for name, prior in zip(names, priors, strict=True):
         if prior is not None and prior.family != "normal":
             raise ConfigError(
@@ -723,7 +764,9 @@ def fit_exact(
         raise ValueError(f"coefficient name(s) {sorted(reserved)} are reserved")
     priors = _coef_priors(coef_priors, names)
     tau_prior = _as_prior(tau_prior, "tau_prior")
-    lower, upper = tau_prior.bounds if tau_prior is not None else (-math.inf, math.inf)
+    if tau_prior is None:
+        raise ValueError("tau_prior is required (a Prior or prior text)")
+    lower, upper = tau_prior.bounds
     if lower < 0:
         raise ConfigError(
             f"tau prior {tau_prior} allows negative values; fix: use a prior on [0, inf), "

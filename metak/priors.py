@@ -7,20 +7,20 @@ form and parses back to an equal prior.
 Families (parameter names follow PyMC, so ``Prior.kwargs`` can be passed to the PyMC class named
 by ``Prior.pymc_name``):
 
-=================  =========================  ==========  ===========================================
-text               parameters                 support     note
-=================  =========================  ==========  ===========================================
-normal             mu, sigma                  real
-halfnormal         sigma                      positive
-halfcauchy         beta                       positive    ``beta`` is the scale
-exponential        lam                        positive    ``lam`` is the *rate* (mean ``1/lam``)
-uniform            lower, upper               real        "positive" when ``lower >= 0``
-student_t          nu, mu, sigma              real
-halfstudent_t      nu, sigma                  positive
-lognormal          mu, sigma                  positive    ``mu``, ``sigma`` on the log scale
-beta               alpha, beta                unit
-gamma              alpha, beta                positive    ``beta`` is the *rate* (mean ``alpha/beta``)
-=================  =========================  ==========  ===========================================
+=============  ===================  ========  ============================================
+text           parameters           support   note
+=============  ===================  ========  ============================================
+normal         mu, sigma            real
+halfnormal     sigma                positive
+halfcauchy     beta                 positive  ``beta`` is the scale
+exponential    lam                  positive  ``lam`` is the *rate* (mean ``1/lam``)
+uniform        lower, upper         real      "positive" when ``lower >= 0``
+student_t      nu, mu, sigma        real
+halfstudent_t  nu, sigma            positive
+lognormal      mu, sigma            positive  ``mu``, ``sigma`` on the log scale
+beta           alpha, beta          unit
+gamma          alpha, beta          positive  ``beta`` is the *rate* (mean ``alpha/beta``)
+=============  ===================  ========  ============================================
 
 Default priors (:func:`default_priors`) are scaled by the outcome's *unit information standard
 deviation* σ_U (:func:`unit_information_sd`): the within-study standard deviation of one
@@ -92,7 +92,10 @@ _POSITIVE = {
     "gamma": ("alpha", "beta"),
 }
 # Spellings accepted for a family, after lower-casing and removing "_", "-" and spaces.
-_ALIASES = {name.replace("_", ""): name for name in FAMILIES} | {"t": "student_t", "halft": "halfstudent_t"}
+_ALIASES = {name.replace("_", ""): name for name in FAMILIES} | {
+    "t": "student_t",
+    "halft": "halfstudent_t",
+}
 _ALLOWED_TEXT = ", ".join(f"{name}({', '.join(params)})" for name, (params, _) in FAMILIES.items())
 _EXAMPLE = 'e.g. "normal(0, 1)" or "halfnormal(0.5)"'
 _CALL = re.compile(r"^\s*([A-Za-z][A-Za-z_\- ]*?)\s*\((.*)\)\s*$")
@@ -261,7 +264,9 @@ class _HalfStudentT:
 
     def cdf(self, x):
         x = np.asarray(x, dtype=float)
-        return np.where(x >= 0, 2.0 * stats.t.cdf(np.maximum(x, 0.0) / self.sigma, self.nu) - 1.0, 0.0)
+        return np.where(
+            x >= 0, 2.0 * stats.t.cdf(np.maximum(x, 0.0) / self.sigma, self.nu) - 1.0, 0.0
+        )
 
     def ppf(self, q):
         return self.sigma * stats.t.ppf((1.0 + np.asarray(q, dtype=float)) / 2.0, self.nu)
@@ -308,7 +313,9 @@ def parse_prior(text: str) -> Prior:
     named: dict[str, float] = {}
     for item in items:
         named_match = _NAMED.match(item)
-        name, value_text = (named_match.group(1), named_match.group(2)) if named_match else (None, item)
+        name, value_text = (
+            (named_match.group(1), named_match.group(2)) if named_match else (None, item)
+        )
         try:
             value = float(value_text)
         except ValueError:
@@ -386,13 +393,22 @@ def unit_information_sd(vi, n_total=None, measure: str | None = None) -> UnitInf
     known = np.isfinite(n) & (n > 0)
     if known.any():
         value = math.sqrt(n[known].sum() / (1.0 / vi[known]).sum())
-        note = f"unit information SD {value:.4g} from sample sizes and standard errors (Röver et al. 2021, eq. 6)"
+        note = (
+            f"unit information SD {value:.4g} from sample sizes and standard errors "
+            "(Röver et al. 2021, eq. 6)"
+        )
         if not known.all():
-            note += f"; {int((~known).sum())} of {vi.size} studies without a sample size were left out"
+            note += (
+                f"; {int((~known).sum())} of {vi.size} studies without a sample size were left out"
+            )
         return UnitInformationSD(value, "sample_size", note)
     if measure is not None and measure.upper() in _KNOWN_UISD:
         value = _KNOWN_UISD[measure.upper()]
-        return UnitInformationSD(value, "measure", f"unit information SD {value:g} for {measure.upper()} (no sample sizes)")
+        return UnitInformationSD(
+            value,
+            "measure",
+            f"unit information SD {value:g} for {measure.upper()} (no sample sizes)",
+        )
     value = math.sqrt(ASSUMED_N_WHEN_UNKNOWN * vi.size / (1.0 / vi).sum())
     note = (
         f"no sample sizes: unit information SD {value:.4g} assumes {ASSUMED_N_WHEN_UNKNOWN:g} "
@@ -401,7 +417,9 @@ def unit_information_sd(vi, n_total=None, measure: str | None = None) -> UnitInf
     return UnitInformationSD(value, "assumed_n", note)
 
 
-def default_priors(unit_sd: float, moderator_sds: Mapping[str, float] | None = None) -> dict[str, Prior]:
+def default_priors(
+    unit_sd: float, moderator_sds: Mapping[str, float] | None = None
+) -> dict[str, Prior]:
     """The default priors for an outcome with unit information SD ``unit_sd``.
 
     Returns keys ``mu``, ``intercept``, ``slope``, ``tau`` and ``nu`` (see the module docstring

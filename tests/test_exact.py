@@ -63,12 +63,16 @@ def _dataset(name: str) -> tuple[np.ndarray, np.ndarray, dict]:
         rows, y_col, v_col = _read(f"{name}.csv"), "yi", "vi"
     y = np.array([float(r[y_col]) for r in rows])
     v = np.array([float(r[v_col]) for r in rows])
-    mods = {col: np.array([float(r[col]) for r in rows]) for col in ("ablat", "weeks") if col in rows[0]}
+    mods = {
+        col: np.array([float(r[col]) for r in rows]) for col in ("ablat", "weeks") if col in rows[0]
+    }
     return y, v, mods
 
 
 @functools.cache
-def _reference_fit(dataset: str, moderator: str, centered: str, prior_coef: str, prior_tau: str) -> ExactPosterior:
+def _reference_fit(
+    dataset: str, moderator: str, centered: str, prior_coef: str, prior_tau: str
+) -> ExactPosterior:
     y, v, mods = _dataset(dataset)
     if not moderator:
         return fit_exact(y, v, coef_priors=prior_coef, tau_prior=prior_tau)
@@ -76,20 +80,32 @@ def _reference_fit(dataset: str, moderator: str, centered: str, prior_coef: str,
     if centered == "True":
         x = x - x.mean()
     X = np.column_stack([np.ones_like(x), x])
-    return fit_exact(y, v, X, coef_names=("intercept", moderator), coef_priors=prior_coef, tau_prior=prior_tau)
+    return fit_exact(
+        y, v, X, coef_names=("intercept", moderator), coef_priors=prior_coef, tau_prior=prior_tau
+    )
 
 
 EXACT_ROWS = _read("exact_bayes.csv")
 
 
 def _row_id(row: dict) -> str:
-    mod = f"{row['moderator']}{'_c' if row['moderator_centered'] == 'True' else ''}" if row["moderator"] else "re"
+    mod = (
+        f"{row['moderator']}{'_c' if row['moderator_centered'] == 'True' else ''}"
+        if row["moderator"]
+        else "re"
+    )
     return f"{row['dataset']}-{mod}-{row['prior_tau']}-{row['term']}"
 
 
 @pytest.mark.parametrize("row", EXACT_ROWS, ids=[_row_id(r) for r in EXACT_ROWS])
 def test_reproduces_exact_bayes_reference(row):
-    post = _reference_fit(row["dataset"], row["moderator"], row["moderator_centered"], row["prior_coef"], row["prior_tau"])
+    post = _reference_fit(
+        row["dataset"],
+        row["moderator"],
+        row["moderator_centered"],
+        row["prior_coef"],
+        row["prior_tau"],
+    )
     summary = post.summary(row["term"])
     for column in ("mean", "sd", "q025", "q50", "q975", "p_gt0"):
         if row[column] == "":
@@ -103,7 +119,9 @@ def test_tau_quantiles_match_brute_force():
     y, v, _ = _dataset("bcg_logRR")
     post = fit_exact(y, v, coef_priors="normal(0, 10)", tau_prior="halfnormal(1)")
     grid = np.linspace(0.0, 4.0, 8001)
-    logdens = np.array([_dense_loglik(y, v, np.ones((y.size, 1)), np.zeros(1), np.full(1, 100.0), t) for t in grid])
+    logdens = np.array(
+        [_dense_loglik(y, v, np.ones((y.size, 1)), np.zeros(1), np.full(1, 100.0), t) for t in grid]
+    )
     dens = np.exp(logdens - logdens.max()) * stats.halfnorm.pdf(grid)
     cdf = integrate.cumulative_trapezoid(dens, grid, initial=0.0)
     want = np.interp([0.025, 0.5, 0.975], cdf / cdf[-1], grid)
@@ -129,10 +147,14 @@ def _reml_fit(row: dict) -> tuple[ExactPosterior, int]:
     x = mods[row["moderator"]]
     X = np.column_stack([np.ones_like(x), x])
     names = ("intrcpt", row["moderator"])
-    return fit_exact(y, v, X, coef_names=names, coef_priors=_VAGUE_COEF, tau_prior=_FLAT_TAU), names.index(row["term"])
+    return fit_exact(
+        y, v, X, coef_names=names, coef_priors=_VAGUE_COEF, tau_prior=_FLAT_TAU
+    ), names.index(row["term"])
 
 
-@pytest.mark.parametrize("row", REML_ROWS, ids=[f"{r['dataset']}-{r['moderator']}-{r['term']}" for r in REML_ROWS])
+@pytest.mark.parametrize(
+    "row", REML_ROWS, ids=[f"{r['dataset']}-{r['moderator']}-{r['term']}" for r in REML_ROWS]
+)
 def test_posterior_mode_is_reml(row):
     # REML maximises the likelihood with b integrated out under a flat prior. With a flat prior
     # on tau the marginal posterior of tau is proportional to that likelihood, so its mode is
@@ -147,7 +169,9 @@ def test_posterior_mode_is_reml(row):
     assert abs(mean[0, j] - float(row["estimate"])) < REML_ESTIMATE_TOL_SE * se
 
 
-@pytest.mark.parametrize("row", REML_ROWS, ids=[f"{r['dataset']}-{r['moderator']}-{r['term']}" for r in REML_ROWS])
+@pytest.mark.parametrize(
+    "row", REML_ROWS, ids=[f"{r['dataset']}-{r['moderator']}-{r['term']}" for r in REML_ROWS]
+)
 def test_conditional_at_metafor_tau2_is_gls(row):
     post, j = _reml_fit(row)
     tau2 = float(row["tau2"])
@@ -171,7 +195,9 @@ def test_mode_is_the_likelihood_maximum():
         mu = (w * y).sum() / w.sum()
         return 0.5 * (np.log(v + tau2).sum() + np.log(w.sum()) + (w * (y - mu) ** 2).sum())
 
-    best = optimize.minimize_scalar(neg_restricted_loglik, bounds=(0, 1), method="bounded", options={"xatol": 1e-14})
+    best = optimize.minimize_scalar(
+        neg_restricted_loglik, bounds=(0, 1), method="bounded", options={"xatol": 1e-14}
+    )
     assert math.isclose(post.tau_mode**2, best.x, rel_tol=1e-7)
     assert math.isnan(post.log_marginal_likelihood)  # a flat coefficient prior: p(y) undefined
 
@@ -193,7 +219,9 @@ def test_marginal_likelihood_matches_dense_formula():
     v = rng.uniform(0.02, 0.5, k)
     y = X @ np.array([0.4, -0.2, 0.3]) + rng.normal(0, np.sqrt(v + 0.1))
     priors = ["normal(0.5, 2)", "normal(-1, 0.5)", "normal(0, 3)"]
-    post = fit_exact(y, v, X, coef_names=("a", "b", "c"), coef_priors=priors, tau_prior="halfnormal(0.5)")
+    post = fit_exact(
+        y, v, X, coef_names=("a", "b", "c"), coef_priors=priors, tau_prior="halfnormal(0.5)"
+    )
     taus = np.array([0.0, 0.05, 0.3, 2.0, 30.0])
     _, _, loglik = post.conditional(taus)
     m0, s0sq = np.array([0.5, -1.0, 0.0]), np.array([4.0, 0.25, 9.0])
@@ -225,7 +253,14 @@ def test_fixed_tau_gives_the_conjugate_normal_posterior():
     y = 0.2 + 0.5 * x + rng.normal(0, np.sqrt(v + 0.09))
     tau = 0.3
     # A uniform prior 1e-7 wide is a point mass at tau for every purpose here.
-    post = fit_exact(y, v, X, coef_names=("b0", "b1"), coef_priors="normal(0, 2)", tau_prior=f"uniform({tau}, {tau + 1e-7})")
+    post = fit_exact(
+        y,
+        v,
+        X,
+        coef_names=("b0", "b1"),
+        coef_priors="normal(0, 2)",
+        tau_prior=f"uniform({tau}, {tau + 1e-7})",
+    )
     w = 1 / (v + tau**2)
     precision = X.T @ (X * w[:, None]) + np.eye(2) / 4
     cov = np.linalg.inv(precision)
@@ -249,25 +284,33 @@ def test_fixed_tau_gives_the_conjugate_normal_posterior():
     theta_var = shrink * v + (1 - shrink) ** 2 * np.einsum("ij,jk,ik->i", X, cov, X)
     np.testing.assert_allclose(effects.mean, theta_mean, rtol=1e-6)
     np.testing.assert_allclose(effects.sd, np.sqrt(theta_var), rtol=1e-6)
-    np.testing.assert_allclose(effects.q975, theta_mean + 1.959963984540054 * np.sqrt(theta_var), rtol=1e-6)
+    np.testing.assert_allclose(
+        effects.q975, theta_mean + 1.959963984540054 * np.sqrt(theta_var), rtol=1e-6
+    )
 
 
 def test_single_study():
-    # k = 1: the posterior of (mu, tau) by brute-force 2-D quadrature.
+    # k = 1: the posterior of (mu, tau) by brute force on a dense 2-D grid: the trapezoid rule in
+    # mu (spectrally accurate for a Gaussian integrand), Simpson's rule in tau (error ~h^4).
     y, v, s0 = 0.5, 0.1, 10.0
-
-    def joint(mu, tau):
-        return stats.norm.pdf(y, mu, math.sqrt(v + tau**2)) * stats.norm.pdf(mu, 0, s0) * stats.halfnorm.pdf(tau, 0, 0.5)
+    mu = np.linspace(-30, 30, 2001)[:, None]
+    tau = np.linspace(0, 6, 3001)[None, :]
+    joint = (
+        stats.norm.pdf(y, mu, np.sqrt(v + tau**2))
+        * stats.norm.pdf(mu, 0, s0)
+        * stats.halfnorm.pdf(tau, 0, 0.5)
+    )
 
     def integral(f):
-        return integrate.dblquad(lambda mu, tau: f(mu, tau) * joint(mu, tau), 0, 6, -60, 60, epsabs=1e-13, epsrel=1e-10)[0]
+        return float(integrate.simpson(np.trapezoid(f * joint, mu[:, 0], axis=0), x=tau[0]))
 
-    z = integral(lambda mu, tau: 1.0)
+    z = integral(1.0)
     post = fit_exact([y], [v], coef_priors=f"normal(0, {s0})", tau_prior="halfnormal(0.5)")
-    assert math.isclose(post.summary("mu").mean, integral(lambda mu, tau: mu) / z, rel_tol=1e-6)
-    assert math.isclose(post.summary("tau").mean, integral(lambda mu, tau: tau) / z, rel_tol=1e-6)
-    assert math.isclose(post.summary("mu").sd**2 + post.summary("mu").mean ** 2, integral(lambda mu, tau: mu**2) / z, rel_tol=1e-6)
-    assert math.isclose(post.log_marginal_likelihood, math.log(z), rel_tol=1e-6)
+    s_mu, s_tau = post.summary("mu"), post.summary("tau")
+    assert math.isclose(s_mu.mean, integral(mu) / z, rel_tol=1e-7)
+    assert math.isclose(s_mu.sd**2 + s_mu.mean**2, integral(mu**2) / z, rel_tol=1e-7)
+    assert math.isclose(s_tau.mean, integral(tau) / z, rel_tol=1e-7)
+    assert math.isclose(post.log_marginal_likelihood, math.log(z), rel_tol=1e-7)
     assert post.within_variance == v  # no residual degrees of freedom: the harmonic mean of v
 
 
@@ -295,14 +338,25 @@ def test_every_tau_prior_against_quadrature(tau_prior, k):
     X = np.ones((k, 1))
 
     def dens(t):
-        return math.exp(_dense_loglik(y, v, X, np.zeros(1), np.full(1, 100.0), t) + float(prior.logpdf(t)))
+        return math.exp(
+            _dense_loglik(y, v, X, np.zeros(1), np.full(1, 100.0), t) + float(prior.logpdf(t))
+        )
 
     lo, hi = prior.bounds
     # Integrate in log(tau) so that quad sees mass spread over orders of magnitude.
     u_lo = math.log(lo) if lo > 0 else -40.0
     u_hi = math.log(hi) if math.isfinite(hi) else 25.0
-    z = integrate.quad(lambda u: dens(math.exp(u)) * math.exp(u), u_lo, u_hi, limit=1000, epsabs=0, epsrel=1e-11)[0]
-    m1 = integrate.quad(lambda u: dens(math.exp(u)) * math.exp(2 * u), u_lo, u_hi, limit=1000, epsabs=0, epsrel=1e-11)[0]
+    z = integrate.quad(
+        lambda u: dens(math.exp(u)) * math.exp(u), u_lo, u_hi, limit=1000, epsabs=0, epsrel=1e-11
+    )[0]
+    m1 = integrate.quad(
+        lambda u: dens(math.exp(u)) * math.exp(2 * u),
+        u_lo,
+        u_hi,
+        limit=1000,
+        epsabs=0,
+        epsrel=1e-11,
+    )[0]
     post = fit_exact(y, v, coef_priors="normal(0, 10)", tau_prior=tau_prior)
     assert math.isclose(post.log_marginal_likelihood, math.log(z), rel_tol=QUADRATURE_RTOL)
     assert math.isclose(post.summary("tau").mean, m1 / z, rel_tol=QUADRATURE_RTOL)
@@ -344,12 +398,16 @@ def test_prob_helpers(bcg, bcg_regression):
     assert math.isclose(bcg.prob("mu", "<", -0.5) + bcg.prob("mu", ">=", -0.5), 1.0, rel_tol=1e-12)
     inside = bcg.prob("mu", "in", -1.0, -0.5)
     assert math.isclose(inside + bcg.prob("mu", "outside", -1.0, -0.5), 1.0, rel_tol=1e-12)
-    assert math.isclose(inside, bcg.prob("mu", "<", -0.5) - bcg.prob("mu", "<", -1.0), rel_tol=1e-12)
+    assert math.isclose(
+        inside, bcg.prob("mu", "<", -0.5) - bcg.prob("mu", "<", -1.0), rel_tol=1e-12
+    )
     assert math.isclose(bcg.prob("tau", "<", 0.5), bcg.tau_cdf(0.5), rel_tol=1e-12)
     assert math.isclose(bcg.prob("tau2", "<", 0.25), bcg.tau_cdf(0.5), rel_tol=1e-12)
     assert math.isclose(bcg.prob("tau", "<", bcg.summary("tau").q50), 0.5, abs_tol=1e-6)
     assert math.isclose(bcg.prob("I2", ">", bcg.summary("I2").q025), 0.975, abs_tol=1e-6)
-    assert bcg.prob_statement(SimpleNamespace(parameter="mu", op="<", low=0.0, high=None)) == bcg.prob("mu", "<", 0.0)
+    assert bcg.prob_statement(
+        SimpleNamespace(parameter="mu", op="<", low=0.0, high=None)
+    ) == bcg.prob("mu", "<", 0.0)
     slope = bcg_regression.summary("ablat")
     assert math.isclose(bcg_regression.prob("ablat", "<", slope.q025), 0.025, abs_tol=1e-9)
     with pytest.raises(ValueError, match="theta_new|covariates"):
@@ -373,7 +431,9 @@ def test_predictive_distribution(bcg, bcg_regression):
     pred_at_x = bcg_regression.predictive(x)
     b0, b1 = bcg_regression.summary("intercept"), bcg_regression.summary("ablat")
     assert math.isclose(mean_at_x.mean, b0.mean + 10 * b1.mean, rel_tol=1e-12)
-    assert math.isclose(pred_at_x.sd**2, mean_at_x.sd**2 + bcg_regression.summary("tau2").mean, rel_tol=1e-9)
+    assert math.isclose(
+        pred_at_x.sd**2, mean_at_x.sd**2 + bcg_regression.summary("tau2").mean, rel_tol=1e-9
+    )
 
 
 def test_draws_agree_with_summaries(bcg_regression):
@@ -417,9 +477,30 @@ def test_coefficient_prior_forms_are_equivalent():
     y, v, mods = _dataset("raudenbush1985_SMD")
     X = np.column_stack([np.ones_like(y), mods["weeks"]])
     names = ("intercept", "weeks")
-    a = fit_exact(y, v, X, coef_names=names, coef_priors=parse_prior("normal(0, 10)"), tau_prior="halfnormal(0.5)")
-    b = fit_exact(y, v, X, coef_names=names, coef_priors={"weeks": "normal(0, 10)", "intercept": "normal(0, 10)"}, tau_prior="halfnormal(0.5)")
-    c = fit_exact(y, v, X, coef_names=names, coef_priors=["normal(0, 10)", "normal(0, 10)"], tau_prior=parse_prior("halfnormal(0.5)"))
+    a = fit_exact(
+        y,
+        v,
+        X,
+        coef_names=names,
+        coef_priors=parse_prior("normal(0, 10)"),
+        tau_prior="halfnormal(0.5)",
+    )
+    b = fit_exact(
+        y,
+        v,
+        X,
+        coef_names=names,
+        coef_priors={"weeks": "normal(0, 10)", "intercept": "normal(0, 10)"},
+        tau_prior="halfnormal(0.5)",
+    )
+    c = fit_exact(
+        y,
+        v,
+        X,
+        coef_names=names,
+        coef_priors=["normal(0, 10)", "normal(0, 10)"],
+        tau_prior=parse_prior("halfnormal(0.5)"),
+    )
     assert a.summary_rows() == b.summary_rows() == c.summary_rows()
     assert fit_exact(y, v, X).coef_names == ("intercept", "x1")
 
@@ -433,7 +514,13 @@ def test_user_mistakes_are_config_errors():
     with pytest.raises(ConfigError, match="infinite density"):
         fit_exact(y, v, coef_priors="normal(0, 1)", tau_prior="gamma(0.5, 1)")
     with pytest.raises(ConfigError, match="not identified"):
-        fit_exact(y, v, np.column_stack([np.ones(3), np.full(3, 2.0)]), coef_priors=None, tau_prior="halfnormal(1)")
+        fit_exact(
+            y,
+            v,
+            np.column_stack([np.ones(3), np.full(3, 2.0)]),
+            coef_priors=None,
+            tau_prior="halfnormal(1)",
+        )
     with pytest.raises(ValueError, match="finite"):
         fit_exact([0.1, np.nan], [0.1, 0.1], tau_prior="halfnormal(1)")
     with pytest.raises(ValueError, match="v finite and > 0"):
@@ -444,12 +531,15 @@ def test_exact_does_not_import_pymc():
     code = (
         "import sys, numpy as np\n"
         "from metak.exact import fit_exact\n"
-        "post = fit_exact(np.array([0.1, 0.4, 0.3]), np.array([0.1, 0.2, 0.1]), tau_prior='halfnormal(0.5)')\n"
+        "y, v = np.array([0.1, 0.4, 0.3]), np.array([0.1, 0.2, 0.1])\n"
+        "post = fit_exact(y, v, tau_prior='halfnormal(0.5)')\n"
         "post.sample(10, np.random.default_rng(0)); post.study_effects()\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pymc', 'pytensor', 'arviz'))\n"
         "assert not bad, bad\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -462,7 +552,13 @@ def test_speed_on_large_meta_analysis():
     v = rng.uniform(0.01, 0.2, k)
     y = 0.3 + 0.1 * x + rng.normal(0, np.sqrt(v + 0.04))
     start = time.perf_counter()
-    post = fit_exact(y, v, np.column_stack([np.ones(k), x]), coef_priors="normal(0, 10)", tau_prior="halfnormal(0.5)")
+    post = fit_exact(
+        y,
+        v,
+        np.column_stack([np.ones(k), x]),
+        coef_priors="normal(0, 10)",
+        tau_prior="halfnormal(0.5)",
+    )
     assert time.perf_counter() - start < 5.0
     assert abs(post.summary("tau").mean - 0.2) < 5 * post.summary("tau").sd
 
@@ -495,7 +591,9 @@ def test_credible_intervals_are_calibrated():
         y = theta + np.sqrt(v) * rng.standard_normal(k)
         x_new = rng.normal()
         theta_new = b[0] + b[1] * x_new + tau * rng.standard_normal()
-        post = fit_exact(y, v, X, coef_names=("intercept", "slope"), coef_priors=coef_prior, tau_prior=tau_prior)
+        post = fit_exact(
+            y, v, X, coef_names=("intercept", "slope"), coef_priors=coef_prior, tau_prior=tau_prior
+        )
         for name, truth in (("intercept", b[0]), ("slope", b[1]), ("tau", tau)):
             s = post.summary(name)
             hits[name] += s.q025 <= truth <= s.q975

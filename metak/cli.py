@@ -7,6 +7,7 @@ No statistics here. Heavy modules (pandas, PyMC) are imported inside the command
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -175,9 +176,19 @@ _COMMANDS = {
 }
 
 
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C so a killed run cleans up its staging directory."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _build_parser().parse_args(argv)
+    _interrupt_on_sigterm()
     try:
         return _COMMANDS[args.command](args)
     except MetakError as err:

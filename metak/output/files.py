@@ -98,6 +98,12 @@ def results_transaction(target: Path):
     target = Path(target).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _lock(target):
+        # We hold the lock, so any staging or swap directory left here was abandoned by a killed
+        # run: remove it before starting.
+        for leftover in target.parent.glob(f".{target.name}.new-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in target.parent.glob(f".{target.name}.old-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
         try:
             yield staging

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from metak.output.files import write_csv_atomic
 
@@ -80,6 +81,19 @@ def _moderator_counts(data) -> dict:
         measured[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if not m})
         imputed[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if m})
     return {"measured": measured, "imputed": imputed}
+
+
+def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:
+    """The analysis' summary rows as a Dataset (dim ``parameter``), stored in its posterior file
+    so that the file alone carries the numbers of summary.csv (exact fits' summaries are exact,
+    not recomputed from the stored draws)."""
+    numeric = ["mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk", "ess_tail"]
+    frame = summary.set_index("parameter")
+    data = {column: (("parameter",), frame[column].to_numpy(dtype=float)) for column in numeric}
+    data["converged"] = (("parameter",), frame["converged"].to_numpy(dtype=bool))
+    dataset = xr.Dataset(data, coords={"parameter": frame.index.to_numpy(dtype=str)})
+    dataset.attrs["method"] = str(frame["method"].iloc[0]) if len(frame) else ""
+    return dataset
 
 
 def _analysis_record(result) -> dict:
@@ -158,7 +172,9 @@ def write_results(fit_result, staging: Path, manifest: dict) -> None:
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
     write_json({"analyses": analyses}, staging / "analyses.json")
     for name, result in fit_result.analyses.items():
-        result.datatree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="h5netcdf")
+        tree = result.datatree.copy()
+        tree["summary"] = summary_dataset(result.summary)
+        tree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="h5netcdf")
     readme = resources.files("metak.output").joinpath(RESULTS_README).read_text(encoding="utf-8")
     (staging / "README.md").write_text(readme, encoding="utf-8")
     write_json(manifest, staging / "manifest.json")

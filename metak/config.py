@@ -10,7 +10,14 @@ import tomllib
 from pathlib import Path
 
 from metak.errors import ConfigError
-from metak.spec import METHODS, MODEL_KINDS, AnalysisSpec, DeficiencySpec, Settings
+from metak.spec import (
+    DEFICIENCY_MODERATOR,
+    METHODS,
+    MODEL_KINDS,
+    AnalysisSpec,
+    DeficiencySpec,
+    Settings,
+)
 
 __all__ = ["load_config", "parse_config", "default_specs"]
 
@@ -35,7 +42,7 @@ _DEFICIENCY_KEYS = {"reference", "levels", "impute", "marker_outcome", "group_co
 _SETTINGS_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
 _MEASURES = ("MD", "SMD", "ROM")
 # Prior keys every model understands; slopes may also be given per moderator name.
-_PRIOR_KEYS = {"mu", "intercept", "slope", "tau", "nu", "r", "link", "corr_eta", "moderator_sd"}
+_PRIOR_KEYS = {"mu", "intercept", "slope", "tau", "nu", "r", "moderator_sd"}
 
 
 def _fail(where: str, message: str, fix: str | None = None) -> ConfigError:
@@ -187,11 +194,12 @@ def _parse_analysis(table, index: int, source: str) -> AnalysisSpec:
         )
     priors = _parse_priors(table.get("priors", {}), where)
     for key in priors:
-        if key not in _PRIOR_KEYS and key not in moderators:
+        deficiency_key = deficiency is not None and key == DEFICIENCY_MODERATOR
+        if key not in _PRIOR_KEYS and key not in moderators and not deficiency_key:
             raise _fail(
                 f"{where}.priors",
                 f"unknown prior {key!r}",
-                f"use {', '.join(sorted(_PRIOR_KEYS))} or a moderator name",
+                f"use {', '.join(sorted(_PRIOR_KEYS))}, a moderator name or {DEFICIENCY_MODERATOR} (deficiency analyses)",
             )
     designs = _text_list(table["designs"], where, "designs") if "designs" in table else None
     link = table.get("link_biomarker")

@@ -47,6 +47,9 @@ class AnalysisData:
     centers: tuple[float, ...] = ()
     group: tuple[str, ...] = ()
     lower: np.ndarray | None = None
+    # Baselines of the deficiency marker from studies of the records that are *not* rows of this
+    # analysis: (group, centred log value). They inform the imputation sub-model only.
+    marker_pool: tuple[tuple[str, float], ...] = ()
     excluded: dict = field(default_factory=dict)  # study_id -> reason
     notes: tuple[str, ...] = ()
     directions: dict = field(default_factory=dict)  # outcome -> direction of benefit
@@ -224,6 +227,22 @@ def _moderator_columns(
     return names, X
 
 
+def _group_label(studies, column, sid) -> str:
+    if column not in studies or sid not in studies.index:
+        return "all" if column not in studies else "unknown"
+    value = studies.at[sid, column]
+    return str(value) if pd.notna(value) else "unknown"
+
+
+def _marker_pool(marker, studies, in_rows, deficiency) -> tuple:
+    """(group, centred log baseline) of marker-reporting studies outside this analysis."""
+    return tuple(
+        (_group_label(studies, deficiency.group_column, sid), float(np.log(value / deficiency.reference)))
+        for sid, value in marker["value"].items()
+        if sid not in in_rows and np.isfinite(value) and value > 0
+    )
+
+
 def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> AnalysisData:
     """Select and shape the rows of one analysis."""
     rows, excluded = _select_rows(effects, records, spec)
@@ -236,6 +255,7 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
     names, X_raw = _moderator_columns(rows, records, spec, notes)
     group: tuple[str, ...] = ()
     lower = None
+    marker_pool: tuple = ()
     if spec.deficiency is not None:
         deficiency = spec.deficiency
         marker = baseline_marker_by_study(records, deficiency.marker_outcome).set_index("study_id")
@@ -251,6 +271,7 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
             )
         else:
             group = tuple("all" for _ in range(len(rows)))
+        marker_pool = _marker_pool(marker, studies, set(rows["study_id"]), deficiency)
         lower = np.full(X_raw.shape, np.nan)
         if "dpucmgp_inclusion_min" in studies:
             threshold = rows["study_id"].map(studies["dpucmgp_inclusion_min"]).to_numpy(dtype=float)
@@ -275,8 +296,11 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         X[:, j] = X_raw[:, j] - center
         if lower is not None:
             lower[:, j] = lower[:, j] - center
-    missing = np.isnan(X).any(axis=1)
-    if missing.any() and not (spec.deficiency is not None and spec.deficiency.impute):
+    imputable = np.zeros(len(names), dtype=bool)
+    if spec.deficiency is not None and spec.deficiency.impute:
+        imputable[names.index(DEFICIENCY_MODERATOR)] = True  # imputed in the model
+    missing = np.isnan(X[:, ~imputable]).any(axis=1) if names else np.zeros(len(rows), bool)
+    if missing.any():
         dropped = sorted(set(rows.loc[missing, "study_id"]))
         notes.append(
             f"complete-case: dropped {len(dropped)} studies with a missing moderator: {', '.join(dropped)}"
@@ -317,6 +341,7 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         centers=tuple(centers),
         group=group,
         lower=lower,
+        marker_pool=marker_pool,
         excluded=excluded,
         notes=tuple(notes),
         directions=dict(

@@ -87,7 +87,7 @@ def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
         and all(
             spec.priors[key].family == "normal"
             for key in spec.priors
-            if key not in ("tau", "nu", "r", "link", "corr_eta", "moderator_sd")
+            if key not in ("tau", "nu", "r", "moderator_sd")
         )
     )
     if spec.method == "exact":
@@ -131,9 +131,18 @@ def fit_analyses(
         if twin is not None:
             expanded.append(twin)
     results = {}
+    skipped = {}  # complete-case twin name -> why it could not run
     for index, spec in enumerate(expanded):
         start = time.perf_counter()
-        data = build_analysis_data(effects_result.effects, records, spec)
+        try:
+            data = build_analysis_data(effects_result.effects, records, spec)
+        except ConfigError as err:
+            if not spec.name.endswith("_complete_case"):
+                raise
+            # No study measured the moderator: the complete-case analysis has nothing to fit.
+            skipped[spec.name] = str(err)
+            say(f"[{index + 1}/{len(expanded)}] {spec.name}: not fitted (no study has a measured baseline)")
+            continue
         method = choose_method(spec, data)
         say(f"[{index + 1}/{len(expanded)}] {spec.describe()} (k = {data.k}, {method})")
         seed = settings.seed + index
@@ -146,6 +155,13 @@ def fit_analyses(
         results[spec.name] = replace(result, seconds=time.perf_counter() - start)
         for message in result.messages:
             say(f"    {message}")
+    for name, reason in skipped.items():
+        main = name.removesuffix("_complete_case")
+        if main in results:
+            result = results[main]
+            counts = dict(result.counts, complete_case_studies=0)
+            note = "complete-case analysis not fitted: no study in it reports a baseline dp-ucMGP"
+            results[main] = replace(result, counts=counts, warnings=(*result.warnings, note))
     return FitResult(
         analyses=results, effects=effects_result.effects, unusable=effects_result.unusable
     )

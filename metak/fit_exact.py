@@ -115,7 +115,10 @@ def _datatree(spec, data, post, priors, names, seed, n_draws):
     prior_theta = prior_coef @ X.T + prior_tau[:, None] * rng.standard_normal((n_draws, data.k))
     prior_new = prior_coef[:, 0] + prior_tau * rng.standard_normal(n_draws)
     prior = group(prior_coef[:, 0], prior_coef[:, 1:], prior_tau, prior_theta, prior_new)
-    loglik = -0.5 * (np.log(2 * np.pi * v) + (data.y - theta) ** 2 / v)
+    # Marginal over the study effect (as the MCMC models): y_i | b, tau ~ N(x_i'b, v_i + tau^2),
+    # the pointwise likelihood that leave-one-study-out comparisons need.
+    total = v + tau[:, None] ** 2
+    loglik = -0.5 * (np.log(2 * np.pi * total) + (data.y - fitted) ** 2 / total)
     log_likelihood = xr.Dataset(
         {"y": (("chain", "draw", "study"), loglik[None])},
         coords={"chain": [0], "draw": np.arange(n_draws), "study": studies},

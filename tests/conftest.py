@@ -10,13 +10,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = REPO.parent / "shared" / "reference"
+# The independent reference values (R metafor, exact quadrature) are kept verbatim in
+# tests/data/reference so that a clean clone tests against them anywhere; where the shared
+# originals sit beside the repo, test_reference_copy checks the copy is still identical.
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+REFERENCE = REPO / "tests" / "data" / "reference"
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not REFERENCE.is_dir():
-        pytest.fail(f"reference values not found at {REFERENCE} (shared/ must sit beside the repo)")
+        pytest.fail(f"reference values not found at {REFERENCE}")
     return REFERENCE
 
 

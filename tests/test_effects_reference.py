@@ -15,7 +15,7 @@ import pytest
 
 from metak.effects import hedges_g, log_ratio_of_means, mean_difference
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from tests.conftest import REFERENCE  # noqa: E402  (verbatim copy of ../shared/reference)
 
 # metafor wrote the values with 15 significant digits; the formulas are identical, so agreement is
 # limited only by that rounding and floating-point evaluation order (~1e-14). 1e-8 relative leaves

@@ -29,7 +29,7 @@ from metak.errors import ConfigError
 from metak.exact import ExactPosterior, fit_exact, typical_within_variance
 from metak.priors import parse_prior
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from tests.conftest import REFERENCE  # noqa: E402  (verbatim copy of ../shared/reference)
 
 # The reference says "a correct exact implementation agrees to about 1e-3"; the brief asks 2e-3.
 # Means, SDs and coefficient quantiles agree to ~1e-5; the reference's tau quantiles sit up to

@@ -1,0 +1,54 @@
+"""Building blocks shared by the PyMC models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+__all__ = ["ModelParts", "prior_variable", "within_sd"]
+
+# Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
+# variance at the assumed correlation): keeps the likelihood proper at extreme correlations.
+_VARIANCE_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class ModelParts:
+    """What a built model holds, by role."""
+
+    observed: str = "y"  # the likelihood of the effect sizes (log_likelihood group)
+    report_vars: tuple[str, ...] = ()  # posterior variables stored and gated
+    notes: tuple[str, ...] = ()
+    imputed: dict = field(default_factory=dict)  # study id -> index into "log_baseline_imputed"
+
+
+def prior_variable(name: str, prior, dims=None, shape=None):
+    """A PyMC random variable with the distribution of a :class:`metak.priors.Prior`."""
+    distribution = getattr(pm, prior.pymc_name)
+    kwargs = dict(prior.kwargs)
+    if dims is not None:
+        kwargs["dims"] = dims
+    if shape is not None:
+        kwargs["shape"] = shape
+    return distribution(name, **kwargs)
+
+
+def within_sd(data, priors: dict):
+    """Within-study SD of every row: sampling + conversion variance, and the pre-post
+    correlation as a parameter where a change score was derived with an assumed one.
+
+    For a mean difference of change scores the variance is exactly linear in the correlation
+    (var = (sd_b^2 + sd_f^2 - 2 r sd_b sd_f) / n per arm), so ``vi(r) = vi(r0) + (r - r0) dvi/dr``
+    is exact there and a first-order approximation for SMDs.
+    """
+    base = np.asarray(data.v + data.v_conversion, dtype=float)
+    if not data.has_uncertain_r:
+        return np.sqrt(base)
+    slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
+    r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+    r = prior_variable("r_prepost", priors["r"])
+    variance = base + (r - r0) * slope
+    return pt.sqrt(pt.maximum(variance, _VARIANCE_FLOOR * base))

@@ -62,12 +62,12 @@ def fit(records=None, config=None, *, seed: int = 20261122, draws=None, tune=Non
 
     ``records`` may be a :class:`~metak.records.StudyRecords` or a directory. Without ``config``
     the directory's ``analyses.toml`` is used, else one random-effects analysis per outcome.
-    Returns a :class:`~metak.fit.FitResult` with ``summary``, ``study_effects``, ``claims`` and
+    Returns a :class:`~metak.fitting.FitResult` with ``summary``, ``study_effects``, ``claims`` and
     ``datatree(name)``.
     """
     from dataclasses import replace
 
-    from metak.fit import fit_analyses
+    from metak.fitting import fit_analyses
     from metak.records import StudyRecords
     from metak.run import CLAIMS_NAME, judge_result_claims, resolve_config
     from metak.spec import Settings

@@ -149,17 +149,22 @@ def _read_text_table(path) -> pd.DataFrame:
     return table
 
 
-def judge_claims(claims: pd.DataFrame, draws_for) -> pd.DataFrame:
+def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame:
     """Judge every claim.
 
     ``draws_for(analysis, parameter)`` returns a 1-D array of posterior draws or ``None`` when the
-    analysis or parameter does not exist.
+    analysis or parameter does not exist. ``unusable(analysis)`` (optional) returns a reason why an
+    existing analysis must not give verdicts (it failed the diagnostics gate, or is excluded from
+    claims), or ``None``; such claims are *not assessable* and the probability is still shown.
+    A claims file's ``assessment`` column (how the claim was mapped onto a model quantity, or why
+    it cannot be) is appended to the explanation.
     """
     rows = []
     for _, claim in claims.iterrows():
         analysis = claim.get("analysis")
         text = claim.get("statement")
         probability = np.nan
+        reason = None
         if not (isinstance(text, str) and text and isinstance(analysis, str) and analysis):
             explanation = "no analysis/statement given for this claim, so no model quantity to test"
             statement = ""
@@ -175,6 +180,12 @@ def judge_claims(claims: pd.DataFrame, draws_for) -> pd.DataFrame:
                 explanation = (
                     f"posterior P({statement}) = {probability:.3f} from {draws.size} draws"
                 )
+                reason = unusable(analysis) if unusable is not None else None
+                if reason:
+                    explanation += f"; not assessable because {reason}"
+        note = claim.get("assessment")
+        if isinstance(note, str) and note.strip():
+            explanation += f" ({note.strip()})"
         rows.append(
             {
                 "claim_id": claim["claim_id"],
@@ -185,7 +196,7 @@ def judge_claims(claims: pd.DataFrame, draws_for) -> pd.DataFrame:
                 "parameter": statement.split(" ")[0] if statement else "",
                 "statement": statement,
                 "probability": probability,
-                "verdict": verdict_for(probability),
+                "verdict": "not assessable" if reason else verdict_for(probability),
                 "explanation": explanation,
             }
         )

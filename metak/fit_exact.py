@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from metak.exact import fit_exact
-from metak.fit import AnalysisResult
+from metak.fitting import AnalysisResult
 from metak.fit_common import (
     coefficient_names,
     design_matrix,

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.diagnostics import check_gate
-from metak.fit import AnalysisResult
+from metak.diagnostics import ESS_MIN, check_gate
+from metak.fitting import AnalysisResult
 from metak.fit_common import design_matrix, resolve_priors, study_table, within_variance
 from metak.fit_exact import _moderator_counts
 from metak.models import build_model
@@ -29,14 +29,29 @@ __all__ = ["fit_mcmc_analysis", "RETRY_TARGET_ACCEPT"]
 RETRY_TARGET_ACCEPT = 0.995
 
 
-def _attempts(settings):
-    yield settings.target_accept, settings.tune, settings.draws
-    yield max(RETRY_TARGET_ACCEPT, settings.target_accept), 2 * settings.tune, 2 * settings.draws
+MAX_DRAW_FACTOR = 4
+
+
+def _retry_settings(settings, gate):
+    """Stricter settings for the one retry, chosen from *why* the first attempt failed.
+
+    Divergences mean the step size was too large for the posterior's geometry: raise
+    target_accept and tune twice as long. Low ESS / high R-hat without divergences means the chains
+    mix slowly but correctly: more draws (enough for the ESS threshold at the observed efficiency,
+    2–4×) and longer tuning, at the same target_accept (raising it would only shorten the steps
+    and lower the ESS per draw).
+    """
+    if gate.divergences:
+        return max(RETRY_TARGET_ACCEPT, settings.target_accept), 2 * settings.tune, 2 * settings.draws
+    worst_ess = max(min(gate.min_ess_bulk, gate.min_ess_tail), 1.0)
+    factor = int(np.clip(np.ceil(1.5 * ESS_MIN / worst_ess), 2, MAX_DRAW_FACTOR))
+    return settings.target_accept, 2 * settings.tune, factor * settings.draws
 
 
 def _sample_until_gate_passes(model, parts, settings, seed, show_progress):
     messages = []
-    for attempt, (target_accept, tune, draws) in enumerate(_attempts(settings)):
+    target_accept, tune, draws = settings.target_accept, settings.tune, settings.draws
+    for attempt in range(2):
         tree = sample_posterior(
             model,
             draws=draws,
@@ -53,9 +68,8 @@ def _sample_until_gate_passes(model, parts, settings, seed, show_progress):
             return tree, gate, messages
         message = f"diagnostics gate failed ({gate.describe()})"
         if attempt == 0:
-            message += (
-                f"; retrying with target_accept {RETRY_TARGET_ACCEPT} and twice the tuning and draws"
-            )
+            target_accept, tune, draws = _retry_settings(settings, gate)
+            message += f"; retrying with target_accept {target_accept}, {tune} tuning and {draws} draws per chain"
         messages.append(message)
     return tree, gate, messages
 

@@ -67,7 +67,15 @@ def judge_result_claims(fit_result, claims_path: Path | None):
         result = fit_result.analyses.get(analysis)
         return None if result is None else result.draws(parameter)
 
-    return judge_claims(claims, draws_for)
+    def unusable(analysis):
+        result = fit_result.analyses[analysis]
+        if not result.spec.claims:
+            return f"analysis {analysis!r} is excluded from claim verdicts (claims = false)"
+        if not result.converged:
+            return f"analysis {analysis!r} failed the MCMC diagnostics gate"
+        return None
+
+    return judge_claims(claims, draws_for, unusable)
 
 
 def _versions() -> dict:
@@ -109,7 +117,7 @@ def run_fit_command(
     """Run the whole fit command; return the exit code (0 ok, 3 a fit failed diagnostics)."""
     from metak.derive import compute_effects
     from metak.errors import ConfigError
-    from metak.fit import fit_analyses
+    from metak.fitting import fit_analyses
     from metak.output.files import results_transaction
     from metak.output.writer import write_results
     from metak.records import load_records

@@ -1,6 +1,6 @@
 """Analysis specifications: plain, frozen data describing what to fit.
 
-A spec says *what* (outcome, model, moderators, priors, method); :mod:`metak.fit` decides *how*
+A spec says *what* (outcome, model, moderators, priors, method); :mod:`metak.fitting` decides *how*
 (exact path or MCMC) and :mod:`metak.models` builds PyMC models from it. Specs are built from the
 analysis file by :mod:`metak.config`.
 """

@@ -1,6 +1,6 @@
 """A realistic ``results/`` directory for report tests, made without fitting any model.
 
-Draws come from known normals, so the files have the documented shape (docs/results.md) and
+Draws come from known normals, so the files have the documented shape (README.md, "What results/ holds") and
 plausible numbers, but nothing here is a statistical reference. Three analyses:
 
 - ``cac_re``: random effects, exact (chain 1), lower is better, one study named

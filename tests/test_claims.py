@@ -55,3 +55,27 @@ def test_judge_claims_uses_draws_and_flags_missing():
     assert verdicts.loc["c1", "probability"] > 0.99
     assert verdicts.loc["c2", "verdict"] == "not assessable"
     assert verdicts.loc["c3", "verdict"] == "not assessable"
+
+
+def test_unusable_analysis_gives_not_assessable_with_probability_and_assessment_note():
+    claims = pd.DataFrame(
+        {
+            "claim_id": ["ok", "bad"],
+            "claim": ["helps", "helps too"],
+            "analysis": ["a", "b"],
+            "statement": ["mu < 0", "mu < 0"],
+            "assessment": ["direction only", ""],
+        }
+    )
+    draws = np.linspace(-2.0, 0.5, 1001)  # P(mu < 0) = 800/1001
+
+    verdicts = judge_claims(
+        claims,
+        lambda analysis, parameter: draws,
+        lambda analysis: "analysis 'b' failed the MCMC diagnostics gate" if analysis == "b" else None,
+    ).set_index("claim_id")
+    assert verdicts.loc["ok", "verdict"] == "uncertain"
+    assert verdicts.loc["ok", "explanation"].endswith("(direction only)")
+    assert verdicts.loc["bad", "verdict"] == "not assessable"
+    assert verdicts.loc["bad", "probability"] == pytest.approx(800 / 1001)
+    assert "diagnostics gate" in verdicts.loc["bad", "explanation"]

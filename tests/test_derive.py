@@ -1,6 +1,6 @@
 """compute_effects: each derivation path, multi-arm splitting, unusable reasons, r linearity.
 
-Records are built by hand with the canonical columns of docs/schema.md (``_records``), so these
+Records are built by hand with the canonical columns of README.md, "Study records: the CSV schema" (``_records``), so these
 tests do not depend on CSV reading; one test at the end goes through ``load_records``.
 """
 

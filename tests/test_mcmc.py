@@ -64,11 +64,12 @@ def test_mcmc_matches_exact_reference_within_monte_carlo_error(tmp_path, referen
     result = metak.fit(records, config=specs, seed=2024)
     reference = pd.read_csv(reference_dir / "exact_bayes.csv")
     reference = reference[(reference["dataset"] == dataset) & (reference["prior_tau"] == tau_prior)]
-    checked = 0
+    checked, expected = 0, 0
     for _, ref in reference.iterrows():
         has_moderator = isinstance(ref["moderator"], str) and bool(ref["moderator"])
         if has_moderator and not bool(ref["moderator_centered"]):
             continue
+        expected += 1
         analysis = result.analyses["mr" if has_moderator else "re"]
         assert analysis.method == "mcmc" and analysis.converged, analysis.messages
         params = metak.posterior.summary_parameters(
@@ -89,7 +90,7 @@ def test_mcmc_matches_exact_reference_within_monte_carlo_error(tmp_path, referen
         for column, ours, theirs, se in checks:
             assert abs(ours - theirs) <= N_MCSE * se + ABS_SLACK, (dataset, ref["term"], column, ours, theirs, se)
         checked += 1
-    assert checked >= 5
+    assert checked == expected >= 2  # every applicable reference row (mu, tau; + slope, intercept)
 
 
 def test_robust_model_resists_outliers_and_recovers_planted_effect(tmp_path):
@@ -156,14 +157,16 @@ def test_uncertain_prepost_correlation_is_a_parameter(tmp_path):
     directory = tmp_path / "r"
     directory.mkdir()
     (directory / "studies.csv").write_text("study_id\n" + "\n".join(f"a{i}" for i in range(4)) + "\n")
-    lines = ["study_id,outcome,arm,timepoint,n,mean,sd"]
+    lines = ["study_id,outcome,arm,timepoint,n,mean,sd,unit"]
     rng = np.random.default_rng(1)
     for i in range(4):
         for arm, shift in (("treatment", -0.5), ("control", 0.0)):
             base = 10 + rng.normal()
-            lines.append(f"a{i},pwv,{arm},baseline,40,{base:.3f},1.5")
-            lines.append(f"a{i},pwv,{arm},followup,40,{base + shift + 0.1 * rng.normal():.3f},1.6")
+            lines.append(f"a{i},pwv,{arm},baseline,40,{base:.3f},1.5,m/s")
+            lines.append(f"a{i},pwv,{arm},followup,40,{base + shift + 0.1 * rng.normal():.3f},1.6,m/s")
     (directory / "arms.csv").write_text("\n".join(lines) + "\n")
+    # The fixed-r comparison assumes r = 0.6, the mean of the prior the uncertain fit gives r.
+    (directory / "outcomes.csv").write_text("outcome,direction,prepost_r\npwv,lower_is_better,0.6\n")
     spec = AnalysisSpec(name="pwv", outcome="pwv", model="random_effects")
     fixed = AnalysisSpec(name="pwv_fixed", outcome="pwv", model="random_effects", prepost_r_uncertain=False)
     result = metak.fit(directory, config=[spec, fixed], seed=3)
@@ -173,9 +176,10 @@ def test_uncertain_prepost_correlation_is_a_parameter(tmp_path):
     r = uncertain.summary.set_index("parameter").loc["r_prepost"]
     # Four small studies say little about r: its posterior stays close to the Beta(6, 4) prior.
     assert abs(r["mean"] - 0.6) < 0.1 and 0.05 < r["sd"] < 0.2
-    # The uncertainty in r widens the pooled effect's interval relative to fixing r = 0.5.
+    # vi(r) is linear in r, so averaging over r's uncertainty cannot narrow the pooled effect's
+    # interval below the one at r fixed at its mean (up to Monte Carlo error in the quantiles).
     width = lambda res: res.summary.set_index("parameter").loc["mu", "q97.5"] - res.summary.set_index("parameter").loc["mu", "q2.5"]  # noqa: E731
-    assert width(uncertain) > 0.9 * width(result.analyses["pwv_fixed"])
+    assert width(uncertain) > 0.95 * width(result.analyses["pwv_fixed"])
 
 
 def test_gate_flags_starved_fit_and_exit_code_3(tmp_path, reference_dir):
@@ -191,4 +195,4 @@ def test_gate_flags_starved_fit_and_exit_code_3(tmp_path, reference_dir):
     analyses = json.loads((out / "analyses.json").read_text())["analyses"]
     entries = analyses.values() if isinstance(analyses, dict) else analyses
     messages = " ".join(" ".join(entry["diagnostics"]) for entry in entries)
-    assert "retrying with target_accept 0.99" in messages
+    assert "retrying with target_accept" in messages and "diagnostics gate failed" in messages

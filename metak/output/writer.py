@@ -1,4 +1,4 @@
-"""Write a :class:`~metak.fit.FitResult` as the documented files of ``results/``.
+"""Write a :class:`~metak.fitting.FitResult` as the documented files of ``results/``.
 
 See docs in README.md ("What results/ holds"). Everything is written into a staging directory by
 :func:`write_results`; the caller moves it into place (see :mod:`metak.output.files`).

@@ -1,4 +1,4 @@
-"""The self-contained HTML report, rebuilt from a results directory alone (docs/results.md).
+"""The self-contained HTML report, rebuilt from a results directory alone (README.md, "What results/ holds").
 
 ``build_report(results_dir)`` writes ``results_dir/report.html``: inline CSS, inline SVG figures,
 no script and no external URL, so the file can be mailed or archived and opened offline.

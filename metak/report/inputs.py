@@ -1,4 +1,4 @@
-"""Read a results directory (docs/results.md) into typed pieces for the report.
+"""Read a results directory (README.md, "What results/ holds") into typed pieces for the report.
 
 The report is rebuilt from the saved files alone, so this reader is the report's only contact with
 the fit: it tolerates optional keys missing from ``analyses.json`` (older runs, analyses without

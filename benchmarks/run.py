@@ -1,0 +1,304 @@
+"""metak benchmarks: one command, every benchmark several times, results in benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/run.py              # full suite, 5 repeats (about 15-25 minutes)
+    .venv/bin/python benchmarks/run.py --quick      # tiny sizes, 1 repeat (CI smoke run)
+
+Benchmarks (issue "Speed"):
+  1. bcg random effects / meta-regression as a whole `python -m metak fit` process, exact and MCMC;
+  2. the exact path alone (in process, compute only) for k = 10, 100, 1,000, 10,000;
+  3. MCMC meta-regression for k = 100 and 10,000 (in process, model build + sampling);
+  4. the default full `python -m metak fit` on the bundled evidence, cold (empty Numba/PyTensor
+     caches) and warm (second run with the same caches);
+  5. peak memory (max RSS) of (4).
+Where `Rscript` with metafor/brms is installed, the same bcg models run there too (ratio column);
+otherwise those rows say "R not installed" and are skipped.
+No timing is asserted anywhere: the numbers are measured and written down, targets beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.bcg_records import CONFIG_TEMPLATE, write_contrast_records  # noqa: E402
+
+REFERENCE = REPO / "tests" / "data" / "reference"
+BCG_TAU = "halfnormal(1.0)"
+
+
+# ---------------------------------------------------------------------------------------------
+# measuring
+# ---------------------------------------------------------------------------------------------
+
+
+def _process(args, env=None, cwd=REPO):
+    """Run a command; return (seconds, peak RSS in MiB of that child, CompletedProcess)."""
+    full_env = dict(os.environ, **(env or {}))
+    # RUSAGE_CHILDREN holds the max over finished children: run each command through a fresh
+    # Python wrapper so the figure belongs to this command alone.
+    wrapper = (
+        "import resource, subprocess, sys, json, time;"
+        "t = time.perf_counter(); r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        "s = time.perf_counter() - t;"
+        "m = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024;"
+        "print(json.dumps({'seconds': s, 'rss_mib': m, 'rc': r.returncode, 'stderr': r.stderr[-2000:]}))"
+    )
+    done = subprocess.run([sys.executable, "-c", wrapper, *map(str, args)], capture_output=True, text=True, env=full_env, cwd=cwd)
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    return info
+
+
+def _stats(values):
+    values = sorted(values)
+    median = statistics.median(values)
+    return {"median": median, "min": values[0], "max": values[-1], "n": len(values)}
+
+
+def _fmt_seconds(value):
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmarks
+# ---------------------------------------------------------------------------------------------
+
+
+def bcg_processes(work: Path, repeats: int, rows: list):
+    records = write_contrast_records(REFERENCE, "bcg_logRR", work / "bcg", "logRR", "logRR", "ablat")
+    config = work / "bcg.toml"
+    config.write_text(CONFIG_TEMPLATE.format(name="bcg", outcome="logRR", moderator="ablat", tau=BCG_TAU))
+    for analysis in ("bcg_re", "bcg_mr"):
+        for method in ("exact", "mcmc"):
+            times, ess = [], []
+            for repeat in range(repeats):
+                out = work / f"out_{analysis}_{method}_{repeat}"
+                info = _process(
+                    [sys.executable, "-m", "metak", "fit", "--studies", records, "--config", config,
+                     "--analysis", analysis, "--method", method, "--out", out, "--quiet"]
+                )
+                if info["rc"] != 0:
+                    raise RuntimeError(f"bcg {analysis} {method} failed: {info['stderr']}")
+                times.append(info["seconds"])
+                if method == "mcmc":
+                    ess.append(_tau_ess(out / "summary.csv"))
+            target = {"exact": ("whole process ≤ 1.5 s", 1.5), "mcmc": ("whole process ≤ 8 s", 8.0)}[method]
+            if analysis == "bcg_mr":
+                target = ("—", None)
+            note = f"bulk ESS(tau) median {statistics.median(ess):.0f} (target ≥ 1,000)" if ess else ""
+            rows.append(_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", times, target, note))
+
+
+def _tau_ess(summary_csv: Path) -> float:
+    import pandas as pd
+
+    table = pd.read_csv(summary_csv).set_index("parameter")
+    return float(table.loc["tau", "ess_bulk"])
+
+
+def _synthetic(k: int, seed: int = 1):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=k)
+    v = rng.uniform(0.01, 0.2, size=k)
+    theta = -0.5 + 0.3 * x + rng.normal(0, 0.3, size=k)
+    return theta + rng.normal(0, np.sqrt(v)), v, x
+
+
+def exact_alone(sizes, repeats: int, rows: list):
+    import numpy as np
+
+    from metak.exact import fit_exact
+
+    for k in sizes:
+        y, v, x = _synthetic(k)
+        X = np.column_stack([np.ones(k), x - x.mean()])
+        for label, design in (("random effects", None), ("meta-regression", X)):
+            fit_exact(y, v, design, coef_priors="normal(0, 10)", tau_prior=BCG_TAU)  # warm imports
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fit_exact(y, v, design, coef_priors="normal(0, 10)", tau_prior=BCG_TAU)
+                times.append(time.perf_counter() - start)
+            if k <= 100:
+                target = ("≤ 20 ms", 0.020)
+            elif k == 10_000:
+                target = ("≤ 1 s", 1.0)
+            else:
+                target = ("—", None)
+            rows.append(_row(f"exact {label}, k = {k:,} (compute only)", times, target))
+
+
+def _write_synthetic_records(directory: Path, k: int):
+    y, v, x = _synthetic(k, seed=k)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "studies.csv", "w", encoding="utf-8") as handle:
+        handle.write("study_id,x\n" + "".join(f"s{i},{x[i]!r}\n" for i in range(k)))
+    with open(directory / "contrasts.csv", "w", encoding="utf-8") as handle:
+        handle.write("study_id,outcome,measure,estimate,se\n")
+        handle.write("".join(f"s{i},y,MD,{y[i]!r},{v[i] ** 0.5!r}\n" for i in range(k)))
+    return directory
+
+
+def mcmc_regression(sizes, repeats: int, draws: int, rows: list, work: Path):
+    import metak
+    from metak.priors import parse_prior
+    from metak.spec import AnalysisSpec
+
+    for k in sizes:
+        records = metak.load_studies(_write_synthetic_records(work / f"synth_{k}", k), provenance="off")
+        priors = {"intercept": parse_prior("normal(0, 10)"), "slope": parse_prior("normal(0, 10)"), "tau": parse_prior(BCG_TAU)}
+        spec = AnalysisSpec(name="mr", outcome="y", model="meta_regression", moderators=("x",), priors=priors, method="mcmc")
+        times, converged = [], []
+        for repeat in range(repeats):
+            start = time.perf_counter()
+            result = metak.fit(records, config=[spec], seed=repeat + 1, draws=draws)
+            times.append(time.perf_counter() - start)
+            converged.append(result.analyses["mr"].converged)
+        target = ("≤ 60 s", 60.0) if k == 10_000 else ("—", None)
+        rows.append(_row(f"MCMC meta-regression, k = {k:,} (build + sample, in process)", times, target,
+                         f"converged {sum(converged)}/{len(converged)}"))
+
+
+def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
+    cold, warm, memory = [], [], []
+    for repeat in range(repeats):
+        caches = Path(tempfile.mkdtemp(prefix="metak-bench-cache-", dir=work))
+        env = {
+            "NUMBA_CACHE_DIR": str(caches / "numba"),
+            "PYTENSOR_FLAGS": f"compiledir={caches / 'pytensor'}",
+        }
+        for bucket in (cold, warm):
+            out = work / f"bundled_{repeat}_{len(bucket)}"
+            info = _process([sys.executable, "-m", "metak", "fit", "--out", out, "--quiet", *extra_args], env=env)
+            if info["rc"] not in (0, 3):
+                raise RuntimeError(f"bundled fit failed: {info['stderr']}")
+            bucket.append(info["seconds"])
+            memory.append(info["rss_mib"])
+        shutil.rmtree(caches, ignore_errors=True)
+    rows.append(_row("bundled `metak fit`, cold caches", cold, ("≤ 60 s", 60.0)))
+    ratio = statistics.median(warm) / statistics.median(cold)
+    rows.append(_row("bundled `metak fit`, warm caches", warm, ("≤ 60% of cold", 0.6 * statistics.median(cold)),
+                     f"warm/cold = {ratio:.2f}"))
+    rows.append({"name": "bundled `metak fit`, peak memory (max RSS)", "median": f"{statistics.median(memory):.0f} MiB",
+                 "spread": f"{min(memory):.0f}–{max(memory):.0f} MiB (n = {len(memory)})",
+                 "target": "≤ 1.5 GB", "met": "yes" if max(memory) <= 1536 else "no", "note": ""})
+
+
+def r_rows(rows: list):
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        rows.append({"name": "R metafor / brms (same bcg models)", "median": "—", "spread": "—", "target": "ratio",
+                     "met": "skipped", "note": "R not installed on this machine (apt-get install r-cran-metafor r-cran-brms to compare)"})
+        return
+    for package in ("metafor", "brms"):
+        check = subprocess.run([rscript, "-e", f"library({package})"], capture_output=True, text=True)
+        if check.returncode != 0:
+            rows.append({"name": f"R {package} (bcg random effects)", "median": "—", "spread": "—", "target": "ratio",
+                         "met": "skipped", "note": f"R package {package} not installed"})
+
+
+def _row(name, times, target, note=""):
+    stats = _stats(times)
+    label, limit = target
+    met = "—" if limit is None else ("yes" if stats["median"] <= limit else "no")
+    return {
+        "name": name,
+        "median": _fmt_seconds(stats["median"]),
+        "spread": f"{_fmt_seconds(stats['min'])}–{_fmt_seconds(stats['max'])} (n = {stats['n']})",
+        "target": label,
+        "met": met,
+        "note": note,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------
+
+
+def _machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = []
+    for name in ("metak", "pymc", "nutpie", "pytensor", "arviz-base", "arviz-stats", "numpy", "scipy"):
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; " + ", ".join(versions)
+    )
+
+
+def write_markdown(rows, path: Path, mode: str, seconds: float):
+    lines = [
+        "# metak benchmarks",
+        "",
+        f"Produced by `python benchmarks/run.py{' --quick' if mode == 'quick' else ''}` on "
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
+        "",
+        f"Machine: {_machine()}.",
+        "",
+        "Median and spread (min–max) over n repeats. Whole-process times include Python start-up and imports.",
+        "",
+        "| benchmark | median | spread | target | met | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['median']} | {row['spread']} | {row['target']} | {row['met']} | {row['note']} |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke run)")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per benchmark (default 5; quick: 1)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 5)
+    started = time.perf_counter()
+    rows: list = []
+    with tempfile.TemporaryDirectory(prefix="metak-bench-") as tmp:
+        work = Path(tmp)
+        if args.quick:
+            exact_alone([10, 100], repeats, rows)
+            mcmc_regression([20], repeats, 200, rows, work)
+            bcg_processes(work, repeats, rows)
+            bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
+        else:
+            bcg_processes(work, repeats, rows)
+            exact_alone([10, 100, 1_000, 10_000], max(repeats, 20), rows)
+            mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
+            bundled_fit(min(repeats, 3), rows, work)
+        r_rows(rows)
+    write_markdown(rows, args.out, "quick" if args.quick else "full", time.perf_counter() - started)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

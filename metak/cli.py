@@ -68,10 +68,11 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
     fit.add_argument(
         "--analysis",
-        action="append",
+        action="extend",
+        nargs="+",
         default=None,
         metavar="NAME",
-        help="run only this analysis (repeatable)",
+        help="run only these analyses (one or more names; repeatable)",
     )
     fit.add_argument("--draws", type=int, default=None, help="posterior draws per chain")
     fit.add_argument("--tune", type=int, default=None, help="tuning steps per chain (MCMC)")

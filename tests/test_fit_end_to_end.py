@@ -91,11 +91,16 @@ def test_summary_numbers_equal_the_posterior_files(bundled_run):
         # And the stored draws give the summary: pooled effect (or intercept) and tau.
         posterior = tree["posterior"].to_dataset()
         table = rows.set_index("parameter")
+        method = rows["method"].iloc[0]
         for parameter in ("mu", "tau"):
             if parameter in posterior and posterior[parameter].ndim == 2 and parameter in table.index:
                 draws = posterior[parameter].values.reshape(-1)
-                assert table.loc[parameter, "mean"] == pytest.approx(draws.mean(), rel=1e-9, abs=1e-12)
-                assert table.loc[parameter, "q50"] == pytest.approx(np.quantile(draws, 0.5), rel=1e-9, abs=1e-12)
+                if method == "mcmc":  # the summary is computed from these very draws
+                    assert table.loc[parameter, "mean"] == pytest.approx(draws.mean(), rel=1e-9, abs=1e-12)
+                    assert table.loc[parameter, "q50"] == pytest.approx(np.quantile(draws, 0.5), rel=1e-9, abs=1e-12)
+                else:  # exact summaries; the file's draws are independent samples from that posterior
+                    mcse = table.loc[parameter, "sd"] / np.sqrt(draws.size)
+                    assert abs(table.loc[parameter, "mean"] - draws.mean()) < 5 * mcse
         tree.close()
 
 

@@ -148,10 +148,10 @@ def _write_synthetic_records(directory: Path, k: int):
     y, v, x = _synthetic(k, seed=k)
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "studies.csv", "w", encoding="utf-8") as handle:
-        handle.write("study_id,x\n" + "".join(f"s{i},{x[i]!r}\n" for i in range(k)))
+        handle.write("study_id,x\n" + "".join(f"s{i},{float(x[i])!r}\n" for i in range(k)))
     with open(directory / "contrasts.csv", "w", encoding="utf-8") as handle:
         handle.write("study_id,outcome,measure,estimate,se\n")
-        handle.write("".join(f"s{i},y,MD,{y[i]!r},{v[i] ** 0.5!r}\n" for i in range(k)))
+        handle.write("".join(f"s{i},y,MD,{float(y[i])!r},{float(v[i]) ** 0.5!r}\n" for i in range(k)))
     return directory
 
 

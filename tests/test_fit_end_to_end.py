@@ -106,7 +106,7 @@ def test_summary_numbers_equal_the_posterior_files(bundled_run):
 
 def test_same_seed_gives_byte_identical_summary(tmp_path):
     # An exact analysis and an MCMC one (robust model), each twice with the same seed.
-    args = ("fit", "--analysis", "cac", "cac_robust", "--seed", "5", *SMALL, "--quiet")
+    args = ("fit", "--analysis", "dpucmgp", "cac_robust", "--seed", "5", *SMALL, "--quiet")
     first = run_metak(*args, "--out", tmp_path / "a", timeout=600)
     second = run_metak(*args, "--out", tmp_path / "b", timeout=600)
     assert first.returncode in (0, 3) and second.returncode == first.returncode, first.stderr

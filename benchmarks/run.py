@@ -78,7 +78,9 @@ def _fmt_seconds(value):
 # ---------------------------------------------------------------------------------------------
 
 
-def bcg_processes(work: Path, repeats: int, rows: list):
+def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
+    """Whole-process bcg fits; returns {(model, method): median seconds} for the R ratios."""
+    medians = {}
     records = write_contrast_records(REFERENCE, "bcg_logRR", work / "bcg", "logRR", "logRR", "ablat")
     config = work / "bcg.toml"
     config.write_text(CONFIG_TEMPLATE.format(name="bcg", outcome="logRR", moderator="ablat", tau=BCG_TAU))
@@ -101,6 +103,8 @@ def bcg_processes(work: Path, repeats: int, rows: list):
                 target = ("—", None)
             note = f"bulk ESS(tau) median {statistics.median(ess):.0f} (target ≥ 1,000)" if ess else ""
             rows.append(_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", times, target, note))
+            medians[(analysis[4:], method)] = statistics.median(times)
+    return medians
 
 
 def _tau_ess(summary_csv: Path) -> float:
@@ -200,17 +204,57 @@ def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
                  "target": "≤ 1.5 GB", "met": "yes" if max(memory) <= 1536 else "no", "note": ""})
 
 
-def r_rows(rows: list):
+R_SCRIPTS = {
+    # The same bcg models as the metak rows, priors as in exact_bayes.csv (tau ~ half-normal(1),
+    # coefficients ~ normal(0, 10)); brms with metak's default 2 chains x (1000 warm-up + 1000).
+    "metafor": """
+suppressMessages(library(metafor))
+d <- read.csv(commandArgs(TRUE)[1])
+fit <- rma(yi, vi, mods = if (commandArgs(TRUE)[2] == "mr") ~ ablat else NULL, data = d, method = "REML")
+cat(coef(fit), "\\n")
+""",
+    "brms": """
+suppressMessages(library(brms))
+d <- read.csv(commandArgs(TRUE)[1]); d$sei <- sqrt(d$vi)
+mr <- commandArgs(TRUE)[2] == "mr"
+f <- if (mr) bf(yi | se(sei) ~ 1 + ablat + (1 | study)) else bf(yi | se(sei) ~ 1 + (1 | study))
+p <- c(prior(normal(0, 10), class = Intercept), prior(normal(0, 1), class = sd))
+if (mr) p <- c(p, prior(normal(0, 10), class = b))
+fit <- brm(f, data = d, prior = p, chains = 2, cores = 2, iter = 2000, warmup = 1000, seed = 1, refresh = 0, silent = 2)
+cat(fixef(fit)[, 1], "\\n")
+""",
+}
+
+
+def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict):
+    """The same bcg models in R (metafor REML, brms NUTS) as whole Rscript processes."""
     rscript = shutil.which("Rscript")
     if rscript is None:
         rows.append({"name": "R metafor / brms (same bcg models)", "median": "—", "spread": "—", "target": "ratio",
                      "met": "skipped", "note": "R not installed on this machine (apt-get install r-cran-metafor r-cran-brms to compare)"})
         return
-    for package in ("metafor", "brms"):
+    data = REFERENCE / "bcg_logRR.csv"
+    for package, script in R_SCRIPTS.items():
         check = subprocess.run([rscript, "-e", f"library({package})"], capture_output=True, text=True)
         if check.returncode != 0:
-            rows.append({"name": f"R {package} (bcg random effects)", "median": "—", "spread": "—", "target": "ratio",
+            rows.append({"name": f"R {package} (bcg)", "median": "—", "spread": "—", "target": "ratio",
                          "met": "skipped", "note": f"R package {package} not installed"})
+            continue
+        path = work / f"bench_{package}.R"
+        path.write_text(script, encoding="utf-8")
+        for model in ("re", "mr"):
+            times = []
+            for _ in range(repeats):
+                info = _process([rscript, path, data, model])
+                if info["rc"] != 0:
+                    raise RuntimeError(f"R {package} {model} failed: {info['stderr']}")
+                times.append(info["seconds"])
+            compare = "exact" if package == "metafor" else "mcmc"
+            ours = metak_medians.get((model, compare))
+            note = ""
+            if ours:
+                note = f"R / metak {compare} = {statistics.median(times) / ours:.1f}×"
+            rows.append(_row(f"R {package} bcg {model.upper()} (Rscript process)", times, ("—", None), note))
 
 
 def _row(name, times, target, note=""):
@@ -287,14 +331,14 @@ def main(argv=None) -> int:
         if args.quick:
             exact_alone([10, 100], repeats, rows)
             mcmc_regression([20], repeats, 200, rows, work)
-            bcg_processes(work, repeats, rows)
+            medians = bcg_processes(work, repeats, rows)
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
         else:
-            bcg_processes(work, repeats, rows)
+            medians = bcg_processes(work, repeats, rows)
             exact_alone([10, 100, 1_000, 10_000], max(repeats, 20), rows)
             mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
             bundled_fit(min(repeats, 3), rows, work)
-        r_rows(rows)
+        r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians)
     write_markdown(rows, args.out, "quick" if args.quick else "full", time.perf_counter() - started)
     print(f"wrote {args.out}")
     return 0

@@ -210,7 +210,7 @@ R_SCRIPTS = {
     "metafor": """
 suppressMessages(library(metafor))
 d <- read.csv(commandArgs(TRUE)[1])
-fit <- rma(yi, vi, mods = if (commandArgs(TRUE)[2] == "mr") ~ ablat else NULL, data = d, method = "REML")
+fit <- if (commandArgs(TRUE)[2] == "mr") rma(yi, vi, mods = ~ ablat, data = d, method = "REML") else rma(yi, vi, data = d, method = "REML")
 cat(coef(fit), "\\n")
 """,
     "brms": """
@@ -247,8 +247,14 @@ def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict):
             for _ in range(repeats):
                 info = _process([rscript, path, data, model])
                 if info["rc"] != 0:
-                    raise RuntimeError(f"R {package} {model} failed: {info['stderr']}")
+                    break
                 times.append(info["seconds"])
+            if not times:
+                # An R failure must not lose the metak rows measured before it.
+                reason = info["stderr"].strip().splitlines()[-1][:120] if info["stderr"].strip() else "no message"
+                rows.append({"name": f"R {package} bcg {model.upper()}", "median": "—", "spread": "—", "target": "ratio",
+                             "met": "failed", "note": f"Rscript exited {info['rc']}: {reason}"})
+                continue
             compare = "exact" if package == "metafor" else "mcmc"
             ours = metak_medians.get((model, compare))
             note = ""

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.bcg_records import CONFIG_TEMPLATE, write_contrast_records  # noqa: E402
+from tests.synthetic import write_records  # noqa: E402
 
 REFERENCE = REPO / "tests" / "data" / "reference"
 BCG_TAU = "halfnormal(1.0)"
@@ -150,13 +151,9 @@ def exact_alone(sizes, repeats: int, rows: list):
 
 def _write_synthetic_records(directory: Path, k: int):
     y, v, x = _synthetic(k, seed=k)
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "studies.csv", "w", encoding="utf-8") as handle:
-        handle.write("study_id,x\n" + "".join(f"s{i},{float(x[i])!r}\n" for i in range(k)))
-    with open(directory / "contrasts.csv", "w", encoding="utf-8") as handle:
-        handle.write("study_id,outcome,measure,estimate,se\n")
-        handle.write("".join(f"s{i},y,MD,{float(y[i])!r},{float(v[i]) ** 0.5!r}\n" for i in range(k)))
-    return directory
+    studies = [{"study_id": f"s{i}", "x": repr(float(x[i]))} for i in range(k)]
+    contrasts = [(f"s{i}", "y", y[i], v[i] ** 0.5) for i in range(k)]
+    return write_records(directory, studies, contrasts, ["x"])
 
 
 def mcmc_regression(sizes, repeats: int, draws: int, rows: list, work: Path):

@@ -1,6 +1,6 @@
 """Provenance: is a number cell written, digit for digit, in the row's verbatim quote?
 
-The rules (see "Provenance" in ``README.md, "Study records: the CSV schema"``):
+The rules (see "Provenance" in README.md, section "Study records: the CSV schema"):
 
 - The number must appear as a whole number token: ``0.5`` is not found in ``10.5``, ``0.55``
   or ``0.50``, and ``12`` is not found in ``112``, ``12.5`` or ``1,234``. Digits are compared

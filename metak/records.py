@@ -1,6 +1,6 @@
 """Read and validate a study-records directory into typed tables.
 
-:func:`load_records` is the one entry point: it reads the CSV files of ``README.md, "Study records: the CSV schema"`` as
+:func:`load_records` is the one entry point: it reads the CSV files of README.md, section "Study records: the CSV schema" as
 bytes, checks encoding, CSV syntax, headers, every cell, the rules within a row, the references
 between files and the provenance quotes, and either returns a :class:`StudyRecords` or raises
 one :class:`~metak.errors.InputError` carrying every problem found (one line each). Nothing
@@ -866,7 +866,7 @@ def _locate_files(directory: Path, report: _Report) -> dict[str, Path] | None:
 
 
 def load_records(directory, provenance: str = "auto") -> StudyRecords:
-    """Read and validate a study-records directory (schema: ``README.md, "Study records: the CSV schema"``).
+    """Read and validate a study-records directory (schema: README.md, section "Study records: the CSV schema").
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """The CSV schema of a study-records directory: files, columns, types and allowed values.
 
 This module is the only place that knows the schema (documented for users in
-``README.md, "Study records: the CSV schema"``). It is plain data: :class:`Column` and :class:`FileSpec` instances plus
+README.md, section "Study records: the CSV schema"). It is plain data: :class:`Column` and :class:`FileSpec` instances plus
 the enumerations and unit factors. :mod:`metak.records` reads and checks files against it.
 """
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from metak.effects import basic, change, conversions, medians
 from metak.errors import ConfigError
@@ -94,7 +94,7 @@ UNUSABLE_COLUMNS = ("study_id", "outcome", "reason")
 _DEFAULT_MEASURE = "MD"
 _DEFAULT_R = 0.5
 _DEFAULT_LEVEL = 0.95
-_Z95 = float(stats.norm.ppf(0.975))
+_Z95 = float(special.ndtri(0.975))
 # Contrast measures already on the scale of each analysis measure (GEN = generic, as given).
 _SAME_SCALE = {measure: (measure, "GEN") for measure in ANALYSIS_MEASURES}
 # Natural-scale ratios that convert exactly (by taking logs) to an analysis measure.

@@ -51,8 +51,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy import special, stats
 
+from metak.distributions import distribution
 from metak.errors import ConfigError
 
 __all__ = [
@@ -196,30 +196,8 @@ class Prior:
 
     @cached_property
     def _dist(self):
-        # Frozen scipy distributions are slow to build (~0.5 ms): build once per prior.
-        p = self.params
-        match self.family:
-            case "normal":
-                return stats.norm(p[0], p[1])
-            case "halfnormal":
-                return stats.halfnorm(scale=p[0])
-            case "halfcauchy":
-                return stats.halfcauchy(scale=p[0])
-            case "exponential":
-                return stats.expon(scale=1.0 / p[0])
-            case "uniform":
-                return stats.uniform(p[0], p[1] - p[0])
-            case "student_t":
-                return stats.t(p[0], p[1], p[2])
-            case "halfstudent_t":
-                return _HalfStudentT(p[0], p[1])
-            case "lognormal":
-                return stats.lognorm(s=p[1], scale=math.exp(p[0]))
-            case "beta":
-                return stats.beta(p[0], p[1])
-            case "gamma":
-                return stats.gamma(p[0], scale=1.0 / p[1])
-        raise AssertionError(self.family)  # unreachable: family checked at construction
+        # Built once per prior; scipy.special formulas, not scipy.stats (see metak.distributions).
+        return distribution(self.family, self.params)
 
     def logpdf(self, x) -> np.ndarray:
         """Log density at ``x`` (``-inf`` outside the support)."""
@@ -248,41 +226,6 @@ class Prior:
         """Prior standard deviation, or None when it is infinite or undefined."""
         value = float(self._dist.std())
         return value if math.isfinite(value) else None
-
-
-class _HalfStudentT:
-    """|T| for T ~ Student-t(nu, 0, sigma): the few frozen-distribution methods Prior uses."""
-
-    def __init__(self, nu: float, sigma: float):
-        self.nu, self.sigma = nu, sigma
-
-    def logpdf(self, x):
-        x = np.asarray(x, dtype=float)
-        with np.errstate(invalid="ignore"):
-            out = math.log(2.0) + stats.t.logpdf(x, self.nu, 0.0, self.sigma)
-        return np.where(x >= 0, out, -np.inf)
-
-    def cdf(self, x):
-        x = np.asarray(x, dtype=float)
-        return np.where(
-            x >= 0, 2.0 * stats.t.cdf(np.maximum(x, 0.0) / self.sigma, self.nu) - 1.0, 0.0
-        )
-
-    def ppf(self, q):
-        return self.sigma * stats.t.ppf((1.0 + np.asarray(q, dtype=float)) / 2.0, self.nu)
-
-    def mean(self):
-        nu = self.nu
-        if nu <= 1:
-            return math.inf
-        log_ratio = special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2)
-        return 2.0 * self.sigma * math.sqrt(nu / math.pi) * math.exp(log_ratio) / (nu - 1)
-
-    def std(self):
-        if self.nu <= 2:
-            return math.inf
-        second_moment = self.sigma**2 * self.nu / (self.nu - 2)
-        return math.sqrt(max(second_moment - self.mean() ** 2, 0.0))
 
 
 def parse_prior(text: str) -> Prior:

@@ -116,9 +116,20 @@ def test_numerics_match_scipy(text):
     np.testing.assert_allclose(prior.logpdf(x), ref.logpdf(x), rtol=1e-12)
     np.testing.assert_allclose(prior.cdf(x), ref.cdf(x), rtol=1e-12)
     np.testing.assert_allclose(prior.ppf([0.1, 0.5, 0.9]), ref.ppf([0.1, 0.5, 0.9]), rtol=1e-12)
+    # Outside the support and at its ends the conventions are scipy's too.
+    lower, upper = ref.support()
+    edges = np.array([lower - 1.0, lower, upper, upper + 1.0])
+    edges = edges[np.isfinite(edges)]
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(prior.logpdf(edges), ref.logpdf(edges), rtol=1e-12)
+    np.testing.assert_allclose(prior.cdf(edges), ref.cdf(edges), rtol=1e-12)
+    np.testing.assert_allclose(prior.ppf([-0.1, 0.0, 1.0, 1.1]), ref.ppf([-0.1, 0.0, 1.0, 1.1]))
     mean, sd = ref.mean(), ref.std()
-    assert prior.mean == (mean if np.isfinite(mean) else None)
-    assert prior.sd == (sd if np.isfinite(sd) else None)
+    for ours, theirs in ((prior.mean, mean), (prior.sd, sd)):
+        if np.isfinite(theirs):
+            assert math.isclose(ours, theirs, rel_tol=1e-12)
+        else:
+            assert ours is None
     draws = prior.rvs(20_000, np.random.default_rng(0))
     assert stats.kstest(draws, ref.cdf).pvalue > 1e-4
 

@@ -9,7 +9,7 @@ where an input cannot give an answer (e.g. a p-value of 1, a zero estimate).
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
+from scipy import special
 
 __all__ = [
     "log_ratio_with_ci",
@@ -28,12 +28,13 @@ def _critical(level, df=None, *, alpha=None):
     precision for the tiny tail probabilities of small p-values.
     """
     alpha = 1 - np.asarray(level, dtype=float) if alpha is None else np.asarray(alpha, dtype=float)
-    z = stats.norm.isf(alpha / 2)
+    # ndtri/stdtrit of the lower tail, negated: the upper-tail quantile at full precision.
+    z = -special.ndtri(alpha / 2)
     if df is None:
         return z
     df = np.asarray(df, dtype=float)
     usable = np.isfinite(df) & (df > 0)
-    t = stats.t.isf(alpha / 2, np.where(usable, df, 1.0))
+    t = -special.stdtrit(np.where(usable, df, 1.0), alpha / 2)
     return np.where(usable, t, z)
 
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 __all__ = [
     "SKEW_SIGMA_LOG",
@@ -109,7 +109,7 @@ def _expected_order_statistic(k, n):
     log_coef = special.gammaln(n + 1) - special.gammaln(k) - special.gammaln(n - k + 1)
     log_density = (
         log_coef
-        + stats.norm.logpdf(_GRID)
+        - 0.5 * (_GRID**2 + np.log(2 * np.pi))
         + (k - 1) * special.log_ndtr(_GRID)
         + (n - k) * special.log_ndtr(-_GRID)
     )
@@ -135,7 +135,7 @@ def expected_normal_range(n):
 def _expected_range(n):
     small = np.where(n <= _RANGE_TABLE_MAX_N, n, 2.0)
     exact = 2 * _expected_order_statistic(small, small)
-    approx = 2 * stats.norm.ppf((n - 0.375) / (n + 0.25))
+    approx = 2 * special.ndtri((n - 0.375) / (n + 0.25))
     return np.where(n <= _RANGE_TABLE_MAX_N, exact, approx)
 
 
@@ -155,7 +155,7 @@ def _expected_iqr(n):
     in_table = q <= _IQR_TABLE_MAX_Q
     q_small = np.where(in_table, q, 1.0)
     exact = 2 * _expected_order_statistic(3 * q_small + 1, 4 * q_small + 1)
-    approx = 2 * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+    approx = 2 * special.ndtri((0.75 * n - 0.125) / (n + 0.25))
     return np.where(in_table, exact, approx)
 
 
@@ -176,8 +176,8 @@ def _variance_parts(weights, n):
     """
     n = np.asarray(n, dtype=float)
     p = _positions(n)
-    z = stats.norm.ppf(p)
-    density = stats.norm.pdf(z)
+    z = special.ndtri(p)
+    density = np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi)
     lo = np.minimum(p[..., :, None], p[..., None, :])
     hi = np.maximum(p[..., :, None], p[..., None, :])
     cov = lo * (1 - hi) / (n[..., None, None] * density[..., :, None] * density[..., None, :])
@@ -243,8 +243,8 @@ def from_five_numbers(n, median, q1, q3, minimum, maximum):
     w1 = 2.2 / (2.2 + n**0.75)
     w2 = 0.7 - 0.72 / n**0.55
     mean = w1 * (a + b) / 2 + w2 * (lo + hi) / 2 + (1 - w1 - w2) * m
-    theta1 = (2 + 0.14 * n**0.6) * stats.norm.ppf((n - 0.375) / (n + 0.25))
-    theta2 = (2 + 2 / (0.07 * n**0.6)) * stats.norm.ppf((0.75 * n - 0.125) / (n + 0.25))
+    theta1 = (2 + 0.14 * n**0.6) * special.ndtri((n - 0.375) / (n + 0.25))
+    theta2 = (2 + 2 / (0.07 * n**0.6)) * special.ndtri((0.75 * n - 0.125) / (n + 0.25))
     sd = (b - a) / theta1 + (hi - lo) / theta2
     weights = np.stack([w1 / 2, w2 / 2, 1 - w1 - w2, w2 / 2, w1 / 2], axis=-1)
     extra = _extra_variance_per_sd2(weights, n) * sd**2

@@ -31,6 +31,7 @@ _VERSIONED = (
     "scipy",
     "pandas",
     "xarray",
+    "netCDF4",
     "h5netcdf",
     "pymc",
     "pytensor",
@@ -189,7 +190,10 @@ def run_fit_command(
         write_results(fit_result, staging, manifest)
         from metak.report import build_report
 
-        build_report(staging)
+        # The posterior trees just written are still in memory: no need to read them back.
+        build_report(
+            staging, trees={name: r.datatree for name, r in fit_result.analyses.items()}
+        )
     say(f"wrote {out_dir} ({time.perf_counter() - started:.1f} s)")
     failed = [name for name, result in fit_result.analyses.items() if not result.converged]
     if failed:

@@ -77,7 +77,10 @@ def test_summary_numbers_equal_the_posterior_files(bundled_run):
     out, _ = bundled_run
     summary = pd.read_csv(out / "summary.csv")
     for name, rows in summary.groupby("analysis"):
-        tree = xr.open_datatree(out / "posterior" / f"{name}.nc", engine="h5netcdf")
+        path = out / "posterior" / f"{name}.nc"
+        tree = xr.open_datatree(path, engine="h5netcdf").load()
+        # Written by libnetcdf; any netCDF-4 reader must see the same tree.
+        assert tree.identical(xr.open_datatree(path, engine="netcdf4").load()), name
         assert {"posterior", "prior", "log_likelihood", "observed_data"} <= set(tree.children), name
         stored = tree["summary"].to_dataset().to_dataframe().reset_index()
         stored = stored.set_index("parameter")

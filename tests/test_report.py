@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -133,17 +135,48 @@ def test_arviz_failure_falls_back_with_a_note(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise ValueError("cannot plot this")
 
-    monkeypatch.setattr(arviz_plots, "plot_prior_posterior", broken)
+    monkeypatch.setattr(arviz_plots, "plot_trace_dist", broken)
     text = build_report(make_results(tmp_path)).read_text(encoding="utf-8")
+    # One MCMC analysis in the fixture: its trace plot falls back, with the reason.
     assert (
-        text.count(
-            "arviz-plots could not draw the prior/posterior densities "
-            "(ValueError: cannot plot this)"
-        )
-        == 3
+        text.count("arviz-plots could not draw the trace plot (ValueError: cannot plot this)")
+        == 1
     )
-    posterior = re.search(r'<section id="posterior">(.*?)</section>', text, re.S).group(1)
-    assert posterior.count("<svg") == 3
+    diagnostics = re.search(r'<section id="diagnostics">(.*?)</section>', text, re.S).group(1)
+    assert diagnostics.count("<svg") >= 2  # the fallback trace and the rank plot
+
+
+def test_exact_results_are_reported_without_arviz_plots(tmp_path):
+    """Exact fits need no sampler plots, so the report must not import arviz-plots (about
+    1.3 s of start-up): keep only the fixture's exact analyses and build in a fresh process."""
+    import json
+
+    import pandas as pd
+
+    results = make_results(tmp_path)
+    info = json.loads((results / "analyses.json").read_text(encoding="utf-8"))
+    exact = {name for name, entry in info.items() if entry["method"] == "exact"}
+    assert exact and len(exact) < len(info)
+    (results / "analyses.json").write_text(
+        json.dumps({name: info[name] for name in exact}), encoding="utf-8"
+    )
+    for table in ("summary.csv", "study_effects.csv"):
+        frame = pd.read_csv(results / table)
+        frame[frame["analysis"].isin(exact)].to_csv(results / table, index=False)
+    for path in (results / "posterior").glob("*.nc"):
+        if path.stem not in exact:
+            path.unlink()
+    code = (
+        "import sys\n"
+        "from metak.report import build_report\n"
+        f"text = build_report({str(results)!r}).read_text(encoding='utf-8')\n"
+        "print('arviz_plots' in sys.modules, text.count('<svg'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    imported, figures = done.stdout.split()
+    assert imported == "False"
+    assert int(figures) >= 2 * len(exact)  # a forest plot and a prior/posterior figure each
 
 
 def test_missing_results_file_is_a_clear_error(tmp_path):

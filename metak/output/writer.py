@@ -174,7 +174,9 @@ def write_results(fit_result, staging: Path, manifest: dict) -> None:
     for name, result in fit_result.analyses.items():
         tree = result.datatree.copy()
         tree["summary"] = summary_dataset(result.summary)
-        tree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="h5netcdf")
+        # libnetcdf (netCDF4) writes a posterior file in ~0.05 s, h5netcdf in ~0.35 s (its
+        # per-variable HDF5 bookkeeping in Python): it adds up over a dozen analyses.
+        tree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="netcdf4")
     readme = resources.files("metak.output").joinpath(RESULTS_README).read_text(encoding="utf-8")
     (staging / "README.md").write_text(readme, encoding="utf-8")
     write_json(manifest, staging / "manifest.json")

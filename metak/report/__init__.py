@@ -35,10 +35,13 @@ _TOC = [
 ]
 
 
-def render_report(results_dir: Path) -> str:
+def render_report(results_dir: Path, trees: dict | None = None) -> str:
     """The report as HTML text (see :func:`build_report`)."""
     inputs = load_inputs(Path(results_dir))
-    trees = {name: open_posterior(inputs.posterior_path(name)) for name in inputs.analyses}
+    trees = dict(trees or {})
+    for name in inputs.analyses:
+        if name not in trees:
+            trees[name] = open_posterior(inputs.posterior_path(name))
     body = "\n".join(
         [
             question_section(inputs),
@@ -60,8 +63,12 @@ def render_report(results_dir: Path) -> str:
     )
 
 
-def build_report(results_dir: Path) -> Path:
+def build_report(results_dir: Path, trees: dict | None = None) -> Path:
     """Write ``results_dir/report.html`` from the files in ``results_dir`` and return its path.
+
+    ``trees`` may give posterior ``DataTree`` objects already in memory, by analysis name,
+    holding what ``posterior/<name>.nc`` holds (``metak fit`` passes the ones it just wrote,
+    which saves reading them back); the others are read from the files.
 
     Raises
     ------
@@ -69,7 +76,7 @@ def build_report(results_dir: Path) -> Path:
         When a required results file (summary.csv, study_effects.csv, analyses.json) is missing.
     """
     results_dir = Path(results_dir)
-    text = render_report(results_dir)
+    text = render_report(results_dir, trees)
     target = results_dir / "report.html"
     # Write beside and rename, so a reader never sees half a report.
     fd, tmp = tempfile.mkstemp(prefix=".report.html.", dir=results_dir)

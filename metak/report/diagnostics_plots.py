@@ -1,4 +1,5 @@
-"""Figures drawn by arviz-plots: prior vs posterior densities, trace, rank and predictive checks.
+"""Posterior figures: prior vs posterior densities (matplotlib), and for MCMC fits the trace,
+rank and predictive-check plots drawn by arviz-plots.
 
 Each function returns ``(svg, note)``. When an arviz-plots call fails on a file (a group or
 variable shaped in a way it does not expect), a plain matplotlib fallback is drawn instead and
@@ -10,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from scipy.stats import gaussian_kde
 
 from metak.report.figures import OBSERVED, SHRUNKEN
 from metak.report.inputs import flat_draws
+from metak.report.kde import density
 from metak.report.render import figure_to_svg, pyplot, styled
 
 __all__ = ["SCALAR_VARS", "sampler_vars", "prior_posterior_svg", "trace_svg", "rank_svg", "ppc_svg"]
@@ -73,72 +74,66 @@ def _arviz(call, key, fallback, what):
         return fallback(), note
 
 
+def _columns(tree, names, has_prior):
+    """(panel title, posterior draws, prior draws or None) per scalar component of ``names``."""
+    columns = []
+    for name in names:
+        post = flat_draws(tree, "posterior", name)
+        prior = flat_draws(tree, "prior", name) if has_prior else None
+        labels = _component_labels(tree, name)
+        post = post.reshape(len(post), -1)
+        prior = None if prior is None else prior.reshape(len(prior), -1)
+        for j in range(post.shape[1]):
+            title = name if post.shape[1] == 1 else f"{name}[{labels[j]}]"
+            columns.append((title, post[:, j], None if prior is None else prior[:, j]))
+    return columns
+
+
+def _component_labels(tree, name) -> list[str]:
+    """Coordinate labels of a vector parameter's components (e.g. the moderator of a slope)."""
+    array = tree["posterior"].dataset[name]
+    dims = [d for d in array.dims if d not in ("chain", "draw")]
+    if len(dims) != 1:
+        size = int(np.prod([array.sizes[d] for d in dims])) if dims else 1
+        return [str(j) for j in range(size)]
+    return [str(value) for value in array[dims[0]].values]
+
+
 def prior_posterior_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
-    """Posterior density with the prior density overlaid, zoomed on the posterior."""
-    import arviz_plots as azp
+    """Posterior density with the prior density overlaid, zoomed on the posterior.
 
+    Drawn with matplotlib directly (kernel densities from :mod:`metak.report.kde`): the same
+    figure for exact and MCMC fits, and a fit that needs no MCMC never imports arviz-plots.
+    """
     has_prior = "prior" in tree.children and all(n in tree["prior"].dataset for n in names)
-    size = {"figsize": (10.0, 2.9)}
-
-    def call():
-        if has_prior:
-            return azp.plot_prior_posterior(
-                tree, var_names=names, backend="matplotlib", figure_kwargs=size
-            )
-        return azp.plot_dist(tree, var_names=names, backend="matplotlib", figure_kwargs=size)
-
-    def tweak(collection):
-        for name in names:
-            draws = flat_draws(tree, "posterior", name)
-            low, high = np.nanquantile(draws, [0.005, 0.995])
-            pad = _ZOOM * (high - low)
-            plots = collection.get_viz("plot", name)
-            for ax in np.atleast_1d(getattr(plots, "values", plots)).flat:
-                ax.set_xlim(low - pad, high + pad)
-                ax.set_ylim(bottom=0)
-                ax.xaxis.set_major_locator(MaxNLocator(5))
-
-    call.tweak = tweak
-    svg, note = _arviz(
-        call,
-        key,
-        lambda: _density_fallback(key, tree, names, has_prior),
-        "prior/posterior densities",
-    )
-    if not has_prior:
-        note = (
-            note + " " if note else ""
-        ) + "No prior draws stored for these parameters: posterior only."
-    return svg, note
-
-
-def _density_fallback(key, tree, names, has_prior):
+    columns = _columns(tree, names, has_prior)
     with styled(key):
-        columns = []
-        for name in names:
-            post = flat_draws(tree, "posterior", name)
-            prior = flat_draws(tree, "prior", name) if has_prior else None
-            for j in range(int(np.prod(post.shape[1:]))):
-                columns.append(
-                    (
-                        f"{name}[{j}]" if post.ndim > 1 else name,
-                        post.reshape(len(post), -1)[:, j],
-                        None if prior is None else prior.reshape(len(prior), -1)[:, j],
-                    )
-                )
-        fig = Figure(figsize=(3.4 * len(columns), 2.8))
+        fig = Figure(figsize=(min(10.0, 2.6 * max(len(columns), 1) + 0.4), 2.6))
         for index, (title, post, prior) in enumerate(columns):
             ax = fig.add_subplot(1, len(columns), index + 1)
-            low, high = np.quantile(post, [0.005, 0.995])
-            grid = np.linspace(low - _ZOOM * (high - low), high + _ZOOM * (high - low), 300)
-            ax.plot(grid, gaussian_kde(post)(grid), color=SHRUNKEN, label="posterior")
+            low, high = np.nanquantile(post, [0.005, 0.995])
+            pad = _ZOOM * (high - low) if high > low else max(abs(low), 1.0) * 0.1
+            grid = np.linspace(low - pad, high + pad, 300)
+            # Reflect at zero only for parameters that cannot be negative (tau, nu).
+            positive = bool(np.nanmin(post) >= 0) and (prior is None or np.nanmin(prior) >= 0)
+            if positive:
+                grid = grid[grid >= 0] if np.any(grid >= 0) else grid
+            ax.plot(grid, density(post, grid, reflect_at_zero=positive), color=SHRUNKEN, lw=1.6,
+                    label="posterior")
             if prior is not None:
-                ax.plot(grid, gaussian_kde(prior)(grid), color=OBSERVED, label="prior")
+                ax.plot(grid, density(prior, grid, reflect_at_zero=positive), color=OBSERVED,
+                        lw=1.2, label="prior")
             ax.set_title(title)
             ax.set_yticks([])
             ax.set_ylim(bottom=0)
-        fig.axes[0].legend(fontsize=8)
-        return figure_to_svg(fig, key)
+            ax.set_xlim(grid[0], grid[-1])
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+        if columns:
+            fig.axes[0].legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        svg = figure_to_svg(fig, key)
+    note = "" if has_prior else "No prior draws stored for these parameters: posterior only."
+    return svg, note
 
 
 def trace_svg(key: str, tree, names: list[str]) -> tuple[str, str]:

@@ -57,7 +57,19 @@ def load_analyses(path):
     return load_config(Path(path))
 
 
-def fit(records=None, config=None, *, seed: int = 20261122, draws=None, tune=None, chains=None, method=None, analyses=None, progress=False):
+def fit(
+    records=None,
+    config=None,
+    *,
+    seed: int = 20261122,
+    draws=None,
+    tune=None,
+    chains=None,
+    jobs=None,
+    method=None,
+    analyses=None,
+    progress=False,
+):
     """Fit the analyses of ``config`` (a TOML path, or a list of specs) to ``records``.
 
     ``records`` may be a :class:`~metak.records.StudyRecords` or a directory. Without ``config``
@@ -82,7 +94,8 @@ def fit(records=None, config=None, *, seed: int = 20261122, draws=None, tune=Non
         specs, settings, _ = resolve_config(records.directory, None if config is None else Path(config), outcomes)
     if analyses is not None:
         specs = [spec for spec in specs if spec.name in set(analyses)]
-    overrides = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains)) if v is not None}
+    given = (("draws", draws), ("tune", tune), ("chains", chains), ("jobs", jobs))
+    overrides = {k: v for k, v in given if v is not None}
     settings = replace(settings, seed=seed, **overrides)
     say = print if progress else None
     result = fit_analyses(records, effects, specs, settings, method_override=method, progress=say)

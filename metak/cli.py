@@ -83,6 +83,14 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="force the exact path or MCMC for every analysis (default: per analysis, auto)",
     )
+    fit.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="MCMC analyses fitted at once in worker processes (default: one per core; "
+        "1 = one after the other); results are the same either way",
+    )
     fit.add_argument("--quiet", action="store_true", help="no progress output")
 
     report = commands.add_parser("report", help="rebuild report.html from saved results")
@@ -155,6 +163,7 @@ def _cmd_fit(args) -> int:
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
+        jobs=args.jobs,
         method=args.method,
         quiet=args.quiet,
         argv=sys.argv,

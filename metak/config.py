@@ -39,7 +39,7 @@ _ANALYSIS_KEYS = {
     "claims",
 }
 _DEFICIENCY_KEYS = {"reference", "levels", "impute", "marker_outcome", "group_column"}
-_SETTINGS_KEYS = {"draws", "tune", "chains", "seed", "target_accept"}
+_SETTINGS_KEYS = {"draws", "tune", "chains", "seed", "target_accept", "jobs"}
 _MEASURES = ("MD", "SMD", "ROM")
 # Prior keys every model understands; slopes may also be given per moderator name.
 _PRIOR_KEYS = {"mu", "intercept", "slope", "tau", "nu", "r", "moderator_sd"}
@@ -238,7 +238,7 @@ def _parse_settings(table, source: str) -> Settings:
         key = sorted(unknown)[0]
         raise _fail(where, f"unknown key {key!r}", f"allowed: {', '.join(sorted(_SETTINGS_KEYS))}")
     kwargs = {}
-    for key in ("draws", "tune", "chains", "seed"):
+    for key in ("draws", "tune", "chains", "seed", "jobs"):
         if key in table:
             value = _expect(table[key], int, where, key)
             if value < (0 if key == "seed" else 1):

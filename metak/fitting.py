@@ -37,6 +37,7 @@ class AnalysisResult:
     warnings: tuple[str, ...] = ()
     counts: dict = field(default_factory=dict)
     seconds: float = 0.0
+    phase_seconds: dict = field(default_factory=dict)  # e.g. compile, sampling (manifest.json)
 
     def draws(self, parameter: str) -> np.ndarray | None:
         """Flattened posterior draws of a summary parameter, or None."""
@@ -103,6 +104,27 @@ def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
     return "exact" if exact_possible else "mcmc"
 
 
+def _fit_mcmc(jobs, settings: Settings, say, progress) -> dict:
+    """The MCMC analyses: in worker processes when there are several and cores to spare."""
+    from metak.parallel import default_jobs, run_mcmc_jobs
+
+    if settings.jobs is not None and settings.jobs < 1:
+        raise ConfigError(f"jobs must be a whole number >= 1, got {settings.jobs}; fix: e.g. --jobs 2")
+    workers = min(settings.jobs or default_jobs(len(jobs)), len(jobs))
+    if workers > 1:
+        names = ", ".join(name for name, *_ in jobs)
+        say(f"MCMC: {len(jobs)} analyses on {workers} worker processes ({names})")
+
+    def done(name, result):
+        say(f"    {name}: {'converged' if result.converged else 'NOT converged'} "
+            f"({settings.chains} chains x {result.counts.get('draws_per_chain', '?')} draws, "
+            f"{result.seconds:.1f} s)")
+        for message in result.messages:
+            say(f"    {name}: {message}")
+
+    return run_mcmc_jobs(jobs, settings, workers, on_done=done, progress=progress)
+
+
 def complete_case_spec(spec: AnalysisSpec) -> AnalysisSpec | None:
     """The complete-case twin of an imputing deficiency analysis (reported beside it)."""
     if spec.deficiency is None or not spec.deficiency.impute:
@@ -132,6 +154,7 @@ def fit_analyses(
             expanded.append(twin)
     results = {}
     skipped = {}  # complete-case twin name -> why it could not run
+    mcmc_jobs = []
     for index, spec in enumerate(expanded):
         start = time.perf_counter()
         try:
@@ -145,16 +168,17 @@ def fit_analyses(
             continue
         method = choose_method(spec, data)
         say(f"[{index + 1}/{len(expanded)}] {spec.describe()} (k = {data.k}, {method})")
+        # Seeds are fixed here, in file order, so parallel fitting cannot change any result.
         seed = settings.seed + index
         if method == "exact":
             result = fit_exact_analysis(spec, data, settings, seed)
+            results[spec.name] = replace(result, seconds=time.perf_counter() - start)
         else:
-            from metak.mcmc_fit import fit_mcmc_analysis
-
-            result = fit_mcmc_analysis(spec, data, settings, seed, progress=progress)
-        results[spec.name] = replace(result, seconds=time.perf_counter() - start)
-        for message in result.messages:
-            say(f"    {message}")
+            mcmc_jobs.append((spec.name, spec, data, seed))
+    if mcmc_jobs:
+        results.update(_fit_mcmc(mcmc_jobs, settings, say, progress))
+    # File order, whatever order the workers finished in.
+    results = {spec.name: results[spec.name] for spec in expanded if spec.name in results}
     for name, reason in skipped.items():
         main = name.removesuffix("_complete_case")
         if main in results:

@@ -14,13 +14,20 @@ import pandas as pd
 import xarray as xr
 
 from metak.diagnostics import ESS_MIN, check_gate
-from metak.fitting import AnalysisResult
 from metak.fit_common import design_matrix, resolve_priors, study_table, within_variance
 from metak.fit_exact import _moderator_counts
+from metak.fitting import AnalysisResult
 from metak.models import build_model
 from metak.models.joint import joint_priors
+from metak.phases import PhaseClock
 from metak.posterior import benefit_sign, summary_parameters
-from metak.sampling import divergences, log_likelihood, sample_posterior, sample_prior
+from metak.sampling import (
+    compile_model,
+    divergences,
+    log_likelihood,
+    sample_posterior,
+    sample_prior,
+)
 from metak.spec import DEFICIENCY_MODERATOR
 from metak.summaries import SUMMARY_COLUMNS, summarize_draws, summary_row
 
@@ -48,19 +55,22 @@ def _retry_settings(settings, gate):
     return settings.target_accept, 2 * settings.tune, factor * settings.draws
 
 
-def _sample_until_gate_passes(model, parts, settings, seed, show_progress):
+def _sample_until_gate_passes(model, parts, settings, seed, show_progress, clock):
     messages = []
     target_accept, tune, draws = settings.target_accept, settings.tune, settings.draws
+    with clock("compile"):
+        compiled = compile_model(model)  # once: the retry samples the same compiled model
     for attempt in range(2):
-        tree = sample_posterior(
-            model,
-            draws=draws,
-            tune=tune,
-            chains=settings.chains,
-            seed=seed + 1000 * attempt,
-            target_accept=target_accept,
-            progressbar=show_progress,
-        )
+        with clock("sampling"):
+            tree = sample_posterior(
+                compiled,
+                draws=draws,
+                tune=tune,
+                chains=settings.chains,
+                seed=seed + 1000 * attempt,
+                target_accept=target_accept,
+                progressbar=show_progress,
+            )
         gate = check_gate(tree, parts.report_vars, divergences(tree))
         if gate.passed:
             if attempt:
@@ -123,23 +133,24 @@ def _study_table(data, posterior, parts, method):
     return table
 
 
-def _joint_log_likelihood(data, posterior) -> xr.Dataset:
-    """Pointwise log-likelihood of a joint model, given the study effects.
+def _posterior_predictive(data, posterior, seed) -> xr.Dataset:
+    """Replicated effect sizes ``y_rep_i = theta_i + e_i``, ``e_i ~ N(0, v_i)``, per draw.
 
-    Computed here rather than by ``pm.compute_log_likelihood``, which in PyMC 6.4 cannot map the
-    LKJ Cholesky factor's transformed value variable back to its posterior name.
+    ``v_i`` is the row's within-study variance (conversion variance included) and, where the
+    pre-post correlation is a parameter, its variance at each draw's correlation (as the model).
     """
     theta = posterior["theta"].transpose("chain", "draw", "study").to_numpy()
-    variance = np.broadcast_to(data.v + data.v_conversion, theta.shape).copy()
+    variance = np.broadcast_to(within_variance(data), theta.shape).copy()
     if "r_prepost" in posterior:
         r = posterior["r_prepost"].transpose("chain", "draw").to_numpy()[..., None]
         slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
         r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
         base = variance.copy()
         variance = np.maximum(base + (r - r0) * slope, 1e-3 * base)
-    values = -0.5 * (np.log(2 * np.pi * variance) + (data.y - theta) ** 2 / variance)
+    rng = np.random.default_rng(seed)
+    replicated = theta + np.sqrt(variance) * rng.standard_normal(theta.shape)
     return xr.Dataset(
-        {"y": (("chain", "draw", "study"), values)},
+        {"y": (("chain", "draw", "study"), replicated)},
         coords={
             "chain": posterior["chain"].values,
             "draw": posterior["draw"].values,
@@ -164,6 +175,7 @@ def _datatree(spec, data, tree, prior, loglik, parts, seed, settings):
         "posterior": posterior,
         "prior": prior[prior_keep],
         "log_likelihood": loglik,
+        "posterior_predictive": _posterior_predictive(data, tree["posterior"].to_dataset(), seed + 11),
         "sample_stats": tree["sample_stats"].to_dataset(),
         "observed_data": observed,
         "constant_data": xr.Dataset(constant, coords=coords),
@@ -191,20 +203,24 @@ def fit_mcmc_analysis(spec, data, settings, seed: int, progress=None) -> Analysi
     else:
         priors, uisd_note = resolve_priors(spec, data)
     model, parts = build_model(data, priors)
-    say(f"    sampling: {settings.chains} chains x {settings.draws} draws (nutpie)")
+    say(f"    {spec.name}: sampling {settings.chains} chains x {settings.draws} draws (nutpie)")
     # The sampler's own progress bar only on an interactive terminal (logs stay clean).
     show_progress = progress is not None and sys.stderr.isatty()
-    tree, gate, messages = _sample_until_gate_passes(model, parts, settings, seed, show_progress)
+    clock = PhaseClock()
+    tree, gate, messages = _sample_until_gate_passes(
+        model, parts, settings, seed, show_progress, clock
+    )
     converged = gate.passed
     posterior = tree["posterior"].to_dataset()
     n_prior = settings.draws * settings.chains
-    prior = sample_prior(
-        model, draws=n_prior, seed=seed + 7, var_names=[v for v in parts.report_vars if v in model]
-    )
-    if spec.model == "joint":
-        loglik = _joint_log_likelihood(data, posterior)
-    else:
-        loglik = log_likelihood(model, tree, parts.observed)
+    with clock("prior"):
+        prior = sample_prior(
+            model,
+            draws=n_prior,
+            seed=seed + 7,
+            var_names=[v for v in parts.report_vars if v in model],
+        )
+    loglik = log_likelihood(tree, parts.loglik, parts.observed)
     direction = data.direction
     named = summary_parameters(posterior, data, direction)
     summary = summarize_draws(spec.name, named, "mcmc", converged, diagnostics=True)
@@ -244,4 +260,5 @@ def fit_mcmc_analysis(spec, data, settings, seed: int, progress=None) -> Analysi
         messages=tuple(messages),
         warnings=tuple(warnings),
         counts=counts,
+        phase_seconds=clock.seconds,
     )

@@ -111,6 +111,7 @@ def run_fit_command(
     draws=None,
     tune=None,
     chains=None,
+    jobs=None,
     method=None,
     quiet: bool = False,
     argv=None,
@@ -146,7 +147,7 @@ def run_fit_command(
         specs = [spec for spec in specs if spec.name in only]
     overrides = {
         key: value
-        for key, value in (("draws", draws), ("tune", tune), ("chains", chains))
+        for key, value in (("draws", draws), ("tune", tune), ("chains", chains), ("jobs", jobs))
         if value is not None
     }
     settings = replace(settings, seed=seed, **overrides)
@@ -172,6 +173,7 @@ def run_fit_command(
             "tune": settings.tune,
             "chains": settings.chains,
             "target_accept": settings.target_accept,
+            "jobs": settings.jobs,
             "method_override": method,
         },
         "versions": _versions(),
@@ -180,6 +182,11 @@ def run_fit_command(
             "load_and_effects": loaded - started,
             "fit": fitted - loaded,
             "per_analysis": {name: result.seconds for name, result in fit_result.analyses.items()},
+            "per_analysis_phases": {
+                name: result.phase_seconds
+                for name, result in fit_result.analyses.items()
+                if result.phase_seconds
+            },
         },
         "diagnostics": {
             name: {"method": r.method, "converged": r.converged, "messages": list(r.messages)}

@@ -82,3 +82,6 @@ class Settings:
     chains: int = 2
     seed: int = 20261122
     target_accept: float = 0.9
+    # MCMC analyses fitted at once, each in its own worker process (None: one per core, at most
+    # one per MCMC analysis; 1: one after the other in this process). Results do not depend on it.
+    jobs: int | None = None

@@ -143,7 +143,7 @@ def test_killing_a_run_midway_keeps_previous_results(tmp_path, how):
     )
     deadline = time.monotonic() + 300
     for line in process.stderr:
-        if "sampling:" in line or time.monotonic() > deadline:
+        if "sampling" in line or time.monotonic() > deadline:
             break
     time.sleep(2.0)  # inside the sampler
     assert process.poll() is None, "the run ended before it could be killed"

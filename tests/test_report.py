@@ -129,21 +129,15 @@ def test_figures_closed(report):
     assert plt.get_fignums() == []
 
 
-def test_arviz_failure_falls_back_with_a_note(tmp_path, monkeypatch):
-    import arviz_plots
-
-    def broken(*args, **kwargs):
-        raise ValueError("cannot plot this")
-
-    monkeypatch.setattr(arviz_plots, "plot_trace_dist", broken)
-    text = build_report(make_results(tmp_path)).read_text(encoding="utf-8")
-    # One MCMC analysis in the fixture: its trace plot falls back, with the reason.
-    assert (
-        text.count("arviz-plots could not draw the trace plot (ValueError: cannot plot this)")
-        == 1
-    )
+def test_mcmc_diagnostic_figures(report):
+    """The fixture's MCMC analysis gets a trace, a rank and a predictive-check figure, with its
+    divergent transitions marked on the trace; exact analyses get none of them."""
+    _, text = report
     diagnostics = re.search(r'<section id="diagnostics">(.*?)</section>', text, re.S).group(1)
-    assert diagnostics.count("<svg") >= 2  # the fallback trace and the rank plot
+    assert diagnostics.count("<svg") == 3
+    assert "Trace by chain" in diagnostics and "Rank histograms by chain" in diagnostics
+    assert "Posterior predictive check" in diagnostics
+    assert "#c00000" in diagnostics  # the divergence marks (the fixture has divergent draws)
 
 
 def test_exact_results_are_reported_without_arviz_plots(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-__all__ = ["ModelParts", "prior_variable", "within_sd"]
+__all__ = ["ModelParts", "prior_variable", "within_sd", "pointwise_loglik"]
 
 # Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
 # variance at the assumed correlation): keeps the likelihood proper at extreme correlations.
@@ -20,6 +20,9 @@ class ModelParts:
     """What a built model holds, by role."""
 
     observed: str = "y"  # the likelihood of the effect sizes (log_likelihood group)
+    # Deterministic holding the pointwise log-likelihood of ``observed``: computed with every draw
+    # by the sampler's own compiled function, so no second function has to be compiled for it.
+    loglik: str = "log_likelihood_y"
     report_vars: tuple[str, ...] = ()  # posterior variables stored and gated
     notes: tuple[str, ...] = ()
     imputed: dict = field(default_factory=dict)  # study id -> index into "log_baseline_imputed"
@@ -34,6 +37,15 @@ def prior_variable(name: str, prior, dims=None, shape=None):
     if shape is not None:
         kwargs["shape"] = shape
     return distribution(name, **kwargs)
+
+
+def pointwise_loglik(observed_rv, values, name: str = "log_likelihood_y"):
+    """``log p(y_i | parameters)`` of every effect size, as a Deterministic over ``study``.
+
+    Pointwise (not summed) so leave-one-study-out comparisons (PSIS-LOO) can use it; for the
+    marginalised models it is the likelihood given the hyperparameters, as the model's.
+    """
+    return pm.Deterministic(name, pm.logp(observed_rv, values), dims="study")
 
 
 def within_sd(data, priors: dict):

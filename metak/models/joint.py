@@ -21,7 +21,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from metak.models.common import ModelParts, prior_variable, within_sd
+from metak.models.common import ModelParts, pointwise_loglik, prior_variable, within_sd
 from metak.priors import Prior, unit_information_sd
 
 __all__ = ["build_joint_model", "joint_priors", "outcome_scales", "LKJ_ETA"]
@@ -105,7 +105,10 @@ def build_joint_model(data, priors: dict):
             pm.Deterministic(
                 "gamma_link", corr[others, b] * tau[others] / tau[b], dims="linked_outcome"
             )
-        pm.Normal("y", mu=theta, sigma=within_sd(data, priors), observed=data.y, dims="study")
+        y = pm.Normal(
+            "y", mu=theta, sigma=within_sd(data, priors), observed=data.y, dims="study"
+        )
+        pointwise_loglik(y, data.y)
     report = ["mu", "tau", "corr", "theta", "mu_std", "tau_std"]
     if linked:
         report.append("gamma_link")

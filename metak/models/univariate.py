@@ -19,7 +19,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from metak.fit_common import coefficient_names
-from metak.models.common import ModelParts, prior_variable, within_sd
+from metak.models.common import ModelParts, pointwise_loglik, prior_variable, within_sd
 from metak.models.imputation import impute_moderator
 
 __all__ = ["build_univariate_model"]
@@ -72,7 +72,8 @@ def build_univariate_model(data, priors: dict):
             fitted = mu + pt.dot(pt.as_tensor_variable(X), beta)
         sd = within_sd(data, priors)
         v = sd**2
-        pm.Normal("y", mu=fitted, sigma=pt.sqrt(v + spread2), observed=data.y, dims="study")
+        y = pm.Normal("y", mu=fitted, sigma=pt.sqrt(v + spread2), observed=data.y, dims="study")
+        pointwise_loglik(y, data.y)
         shrink = spread2 / (spread2 + v)
         noise = pm.Normal("theta_noise", 0.0, 1.0, dims="study")
         pm.Deterministic(

@@ -128,16 +128,14 @@ def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
                 (
                     "trace",
                     trace_svg,
-                    "Trace by chain (right; divergences marked at the bottom) and marginal "
-                    "density by chain (left): chains should overlap and look like noise.",
-                ),
+                    "Trace by chain (divergent transitions marked in red at the bottom): chains "
+                    "should overlap and look like noise."),
                 (
                     "rank",
                     rank_svg,
-                    "Rank ECDF difference by chain: lines near zero mean the chains agree; the "
-                    "p-value tests that ranks are uniform across chains (a small p means the "
-                    "chains disagree).",
-                ),
+                    "Rank histograms by chain: every draw ranked among all chains' draws. When the "
+                    "chains agree, each chain's ranks are uniform and its histogram stays inside "
+                    "the grey band (pointwise 95%)."),
             ):
                 svg, text = draw(f"{kind}-{info.name}", tree, names)
                 body.append(figure(svg, caption) + (note(esc(text), "warn") if text else ""))

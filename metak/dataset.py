@@ -7,6 +7,7 @@ deficiency moderator), and which moderator values are missing and must be impute
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,8 +154,10 @@ def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd
     designs = spec.designs
     if designs is None and "design" in studies and studies["design"].notna().any():
         designs = DEFAULT_DESIGNS
+    # One dict lookup per row (a pandas .loc per row costs ~0.1 ms: seconds for 10,000 studies).
+    by_id = {sid: row for sid, row in zip(studies.index, studies.to_dict("records"), strict=True)}
     for sid in rows["study_id"]:
-        study = studies.loc[sid] if sid in studies.index else None
+        study = by_id.get(sid)
         reason = None
         if (
             study is not None
@@ -177,15 +180,19 @@ def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd
 
 
 def _row_labels(rows: pd.DataFrame, joint: bool) -> tuple[str, ...]:
+    """Study id per row; the comparison is appended where a study has several rows of one
+    outcome (multi-arm), the outcome in joint analyses. Linear in the number of rows."""
+    studies = [str(sid) for sid in rows["study_id"]]
+    outcomes = [str(outcome) for outcome in rows["outcome"]]
+    comparisons = list(rows["comparison"]) if "comparison" in rows else [None] * len(rows)
+    repeated = Counter(zip(studies, outcomes, strict=True))
     labels = []
-    for _, row in rows.iterrows():
-        label = str(row["study_id"])
-        comparison = row.get("comparison")
-        key = rows[(rows["study_id"] == row["study_id"]) & (rows["outcome"] == row["outcome"])]
-        if len(key) > 1 and isinstance(comparison, str) and comparison:
+    for sid, outcome, comparison in zip(studies, outcomes, comparisons, strict=True):
+        label = sid
+        if repeated[(sid, outcome)] > 1 and isinstance(comparison, str) and comparison:
             label += f" ({comparison})"
         if joint:
-            label += f" [{row['outcome']}]"
+            label += f" [{outcome}]"
         labels.append(label)
     return tuple(labels)
 

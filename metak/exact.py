@@ -288,28 +288,27 @@ def _quadrature(nodes: np.ndarray, c: float, thin: int = 1) -> np.ndarray:
     return weights
 
 
-_INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
+_ZOOM_POINTS = 33
 
 
-def _golden_section_max(f, a: float, b: float, xtol: float) -> tuple[float, float]:
-    """Maximiser of a unimodal ``f`` on [a, b] by golden-section search, and its value.
+def _zoom_max(logpost, a: float, b: float, xtol: float) -> tuple[float, float]:
+    """Maximiser of ``logpost`` (vectorised over tau) on [a, b] and its value, by zooming.
 
-    The bracket comes from the coarse grid (the mode lies between the neighbours of its best
-    point), so a derivative-free search that shrinks it by 0.618 per step is enough; it costs
-    about 50 evaluations for ``xtol = 1e-10 (b - a)`` and saves importing scipy.optimize.
+    Each step evaluates 33 points at once and keeps the two intervals around the best one (the
+    bracket shrinks 16-fold), so a 1e-10 relative tolerance takes 8-9 vectorised calls instead of
+    ~50 scalar ones; the bracket comes from the coarse grid, which holds the mode between the
+    neighbours of its best point.
     """
-    c, d = b - _INV_PHI * (b - a), a + _INV_PHI * (b - a)
-    fc, fd = f(c), f(d)
-    while b - a > xtol:
-        if fc >= fd:
-            b, d, fd = d, c, fc
-            c = b - _INV_PHI * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + _INV_PHI * (b - a)
-            fd = f(d)
-    return (c, fc) if fc >= fd else (d, fd)
+    best_x, best_f = a, -math.inf
+    while True:
+        nodes = np.linspace(a, b, _ZOOM_POINTS)
+        values = logpost(nodes)
+        i = int(np.nanargmax(values)) if np.any(np.isfinite(values)) else 0
+        if values[i] > best_f:
+            best_x, best_f = float(nodes[i]), float(values[i])
+        a, b = nodes[max(i - 1, 0)], nodes[min(i + 1, _ZOOM_POINTS - 1)]
+        if b - a <= xtol:
+            return best_x, best_f
 
 
 def _tau_grid(logpost, lower: float, upper: float, scale: float, points: int):
@@ -352,9 +351,7 @@ def _tau_grid(logpost, lower: float, upper: float, scale: float, points: int):
     a, b = coarse[max(i_max - 1, 0)], coarse[min(i_max + 1, coarse.size - 1)]
     mode, lp_mode = coarse[i_max], lp[i_max]
     if b > a:
-        x_best, f_best = _golden_section_max(
-            lambda t: float(logpost(np.array([t]))[0]), a, b, xtol=(b - a) * 1e-10
-        )
+        x_best, f_best = _zoom_max(logpost, a, b, xtol=(b - a) * 1e-10)
         if np.isfinite(f_best) and f_best > lp_mode:
             mode, lp_mode = x_best, f_best
 

@@ -19,6 +19,7 @@ from metak.fit_exact import _moderator_counts
 from metak.fitting import AnalysisResult
 from metak.models import build_model
 from metak.models.joint import joint_priors
+from metak.generated import with_theta_new
 from metak.phases import PhaseClock
 from metak.posterior import benefit_sign, summary_parameters
 from metak.sampling import (
@@ -71,6 +72,9 @@ def _sample_until_gate_passes(model, parts, settings, seed, show_progress, clock
                 target_accept=target_accept,
                 progressbar=show_progress,
             )
+        if parts.theta_new:
+            rng = np.random.default_rng([seed, attempt, 1])
+            tree["posterior"] = with_theta_new(tree["posterior"].to_dataset(), rng)
         gate = check_gate(tree, parts.report_vars, divergences(tree))
         if gate.passed:
             if attempt:
@@ -220,6 +224,8 @@ def fit_mcmc_analysis(spec, data, settings, seed: int, progress=None) -> Analysi
             seed=seed + 7,
             var_names=[v for v in parts.report_vars if v in model],
         )
+        if parts.theta_new:
+            prior = with_theta_new(prior, np.random.default_rng([seed, 7]))
     loglik = log_likelihood(tree, parts.loglik, parts.observed)
     direction = data.direction
     named = summary_parameters(posterior, data, direction)

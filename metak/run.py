@@ -145,6 +145,8 @@ def run_fit_command(
                 f"--analysis {missing[0]!r} is not in the analysis file; fix: use one of {', '.join(sorted(names))}"
             )
         specs = [spec for spec in specs if spec.name in only]
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs must be a whole number >= 1, got {jobs}; fix: e.g. --jobs 2")
     overrides = {
         key: value
         for key, value in (("draws", draws), ("tune", tune), ("chains", chains), ("jobs", jobs))

@@ -68,3 +68,22 @@ def test_config_errors_are_one_line(text, fragment):
     assert fragment in message
     assert "\n" not in message
     assert message.startswith("cfg.toml")
+
+
+def test_jobs_setting():
+    _, settings = parse_config("[settings]\njobs = 2\n" + BCG)
+    assert settings.jobs == 2
+    _, settings = parse_config(BCG)
+    assert settings.jobs is None  # default: one worker per core
+    with pytest.raises(ConfigError, match=r"jobs must be positive, got 0"):
+        parse_config("[settings]\njobs = 0\n" + BCG)
+
+
+def test_cli_rejects_zero_jobs_in_one_line(tmp_path):
+    from tests.conftest import run_metak
+
+    done = run_metak("fit", "--jobs", "0", "--out", tmp_path / "out", timeout=300)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--jobs must be a whole number >= 1, got 0" in lines[0]
+    assert not (tmp_path / "out").exists()

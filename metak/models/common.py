@@ -26,6 +26,7 @@ class ModelParts:
     report_vars: tuple[str, ...] = ()  # posterior variables stored and gated
     notes: tuple[str, ...] = ()
     imputed: dict = field(default_factory=dict)  # study id -> index into "log_baseline_imputed"
+    theta_new: bool = False  # theta_new is drawn after sampling (metak.generated)
 
 
 def prior_variable(name: str, prior, dims=None, shape=None):

@@ -59,10 +59,8 @@ def build_univariate_model(data, priors: dict):
             nu = prior_variable("nu", priors["nu"])
             precision = pm.Gamma("study_precision", alpha=nu / 2, beta=nu / 2, dims="study")
             spread2 = tau**2 / precision
-            z_new = pm.StudentT("z_new", nu=nu, mu=0.0, sigma=1.0)
         else:
             spread2 = tau**2
-            z_new = pm.Normal("z_new", 0.0, 1.0)
         fitted = mu
         if beta is not None:
             X = data.X
@@ -81,7 +79,7 @@ def build_univariate_model(data, priors: dict):
             shrink * data.y + (1 - shrink) * fitted + pt.sqrt(shrink * v) * noise,
             dims="study",
         )
-        pm.Deterministic("theta_new", mu + tau * z_new)
+        # theta_new = mu + tau * z is drawn after sampling (metak.generated), not sampled.
     report = ["mu", "tau", "theta", "theta_new"]
     if beta is not None:
         report.insert(1, "beta")
@@ -91,4 +89,6 @@ def build_univariate_model(data, priors: dict):
         report.append("r_prepost")
     if imputed:
         report.extend(["log_baseline_imputed", "imputation_group_mean", "imputation_sd"])
-    return model, ModelParts(report_vars=tuple(report), notes=tuple(notes), imputed=imputed)
+    return model, ModelParts(
+        report_vars=tuple(report), notes=tuple(notes), imputed=imputed, theta_new=True
+    )

@@ -36,36 +36,46 @@ class GateResult:
         )
 
 
-def _elements(posterior: xr.Dataset, var_names):
-    for name in var_names:
-        if name not in posterior:
-            continue
-        array = posterior[name]
-        extra = [d for d in array.dims if d not in ("chain", "draw")]
-        stacked = array.stack(element=extra) if extra else array.expand_dims(element=[0])
-        for index in range(stacked.sizes["element"]):
-            values = np.asarray(stacked.isel(element=index).transpose("chain", "draw"), dtype=float)
-            label = name if not extra else f"{name}[{stacked['element'].values[index]}]"
-            yield label, values
+def _diagnostics(array: xr.DataArray):
+    """R-hat, bulk ESS and tail ESS of every element of ``array`` at once (flat numpy arrays),
+    with the element labels; elements that never move (e.g. a correlation matrix's unit
+    diagonal) are left out, having no diagnostics."""
+    from arviz_stats import ess, rhat
+
+    extra = [d for d in array.dims if d not in ("chain", "draw")]
+    stacked = array.stack(element=extra) if extra else array.expand_dims(element=[0])
+    stacked = stacked.transpose("chain", "draw", "element").astype(float)
+    values = stacked.values
+    moving = np.ptp(values.reshape(-1, values.shape[-1]), axis=0) > 0
+    if not moving.any():
+        return None
+    stacked = stacked.isel(element=np.flatnonzero(moving))
+    # One vectorised call per statistic over all elements: per-element calls cost ~10 ms each
+    # (minutes for the 10,000 study effects of a large meta-regression).
+    r = np.asarray(rhat(stacked, sample_dims=["chain", "draw"]), dtype=float).reshape(-1)
+    bulk = np.asarray(ess(stacked, sample_dims=["chain", "draw"], method="bulk"), dtype=float)
+    tail = np.asarray(ess(stacked, sample_dims=["chain", "draw"], method="tail"), dtype=float)
+    labels = [str(v) for v in stacked["element"].values] if extra else [""]
+    return r, bulk.reshape(-1), tail.reshape(-1), labels
 
 
 def check_gate(tree, var_names, divergences: int) -> GateResult:
     """Apply the gate to the reported variables of a posterior DataTree."""
-    from arviz_stats import ess, rhat
-
     posterior = tree["posterior"].to_dataset()
     max_rhat, min_bulk, min_tail, worst, worst_score = 1.0, np.inf, np.inf, "", 0.0
-    for label, values in _elements(posterior, var_names):
-        if np.ptp(values) == 0:
-            continue  # a constant (e.g. a fixed correlation diagonal) has no diagnostics
-        array = xr.DataArray(values, dims=("chain", "draw"))
-        r = float(rhat(array))
-        bulk = float(ess(array, method="bulk"))
-        tail = float(ess(array, method="tail"))
-        max_rhat, min_bulk, min_tail = max(max_rhat, r), min(min_bulk, bulk), min(min_tail, tail)
-        score = max((r - 1) / (RHAT_MAX - 1), ESS_MIN / max(min(bulk, tail), 1e-9))
-        if score > worst_score:
-            worst, worst_score = label, score
+    for name in var_names:
+        if name not in posterior:
+            continue
+        found = _diagnostics(posterior[name])
+        if found is None:
+            continue
+        r, bulk, tail, labels = found
+        max_rhat = max(max_rhat, float(np.max(r)))
+        min_bulk, min_tail = min(min_bulk, float(np.min(bulk))), min(min_tail, float(np.min(tail)))
+        score = np.maximum((r - 1) / (RHAT_MAX - 1), ESS_MIN / np.maximum(np.minimum(bulk, tail), 1e-9))
+        j = int(np.argmax(score))
+        if score[j] > worst_score:
+            worst, worst_score = (f"{name}[{labels[j]}]" if labels[j] else name), float(score[j])
     passed = (
         max_rhat <= RHAT_MAX and min_bulk >= ESS_MIN and min_tail >= ESS_MIN and divergences == 0
     )

@@ -1,5 +1,11 @@
 """Generated quantities drawn after sampling, from the posterior (or prior) draws.
 
+The shrunken study effects: ``theta_i`` given everything else is normal with a mean and SD the
+model computes with every draw (``theta_mean``, ``theta_sd``; see :mod:`metak.models.univariate`),
+so one standard normal draw per study and draw gives an exact posterior draw. Sampling those
+normals with NUTS instead cost k of its dimensions: 10,000 extra dimensions for a
+meta-regression of 10,000 studies.
+
 The predictive effect in a new study, ``theta_new = mu + tau * z`` with ``z ~ N(0, 1)`` (or
 Student-t with ``nu`` degrees of freedom in the robust model), depends on the data only through
 ``mu``, ``tau`` and ``nu``. Drawing ``z`` here, independently for every draw, is exact and keeps
@@ -13,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["with_theta_new"]
+__all__ = ["with_theta_new", "with_theta"]
 
 
 def with_theta_new(draws: xr.Dataset, rng: np.random.Generator) -> xr.Dataset:
@@ -24,3 +30,10 @@ def with_theta_new(draws: xr.Dataset, rng: np.random.Generator) -> xr.Dataset:
     else:
         z = rng.standard_normal(mu.shape)
     return draws.assign(theta_new=mu + tau * xr.DataArray(z, dims=mu.dims, coords=mu.coords))
+
+
+def with_theta(draws: xr.Dataset, rng: np.random.Generator) -> xr.Dataset:
+    """``draws`` with ``theta = theta_mean + theta_sd * e`` added and the two moments removed."""
+    mean, sd = draws["theta_mean"], draws["theta_sd"]
+    noise = xr.DataArray(rng.standard_normal(mean.shape), dims=mean.dims, coords=mean.coords)
+    return draws.assign(theta=mean + sd * noise).drop_vars(["theta_mean", "theta_sd"])

@@ -19,7 +19,7 @@ from metak.fit_exact import _moderator_counts
 from metak.fitting import AnalysisResult
 from metak.models import build_model
 from metak.models.joint import joint_priors
-from metak.generated import with_theta_new
+from metak.generated import with_theta, with_theta_new
 from metak.phases import PhaseClock
 from metak.posterior import benefit_sign, summary_parameters
 from metak.sampling import (
@@ -72,9 +72,14 @@ def _sample_until_gate_passes(model, parts, settings, seed, show_progress, clock
                 target_accept=target_accept,
                 progressbar=show_progress,
             )
-        if parts.theta_new:
+        if parts.theta_new or parts.theta_conditional:
             rng = np.random.default_rng([seed, attempt, 1])
-            tree["posterior"] = with_theta_new(tree["posterior"].to_dataset(), rng)
+            posterior = tree["posterior"].to_dataset()
+            if parts.theta_conditional:
+                posterior = with_theta(posterior, rng)
+            if parts.theta_new:
+                posterior = with_theta_new(posterior, rng)
+            tree["posterior"] = posterior
         gate = check_gate(tree, parts.report_vars, divergences(tree))
         if gate.passed:
             if attempt:

@@ -27,6 +27,8 @@ class ModelParts:
     notes: tuple[str, ...] = ()
     imputed: dict = field(default_factory=dict)  # study id -> index into "log_baseline_imputed"
     theta_new: bool = False  # theta_new is drawn after sampling (metak.generated)
+    # theta is drawn after sampling from the Deterministics theta_mean and theta_sd
+    theta_conditional: bool = False
 
 
 def prior_variable(name: str, prior, dims=None, shape=None):

@@ -5,11 +5,12 @@ with ``s_i = tau`` (normal) or ``s_i = tau / sqrt(lambda_i)``, ``lambda_i ~ Gamm
 robust model: Student-t study effects written as a scale mixture of normals). The sampler then
 moves only in the hyperparameters, which removes the funnel between tau and the study effects
 that makes centred *and* non-centred versions mix slowly for some data sets. The shrunken study
-effects are drawn exactly from their conditional posterior inside the model:
+effects are drawn exactly from their conditional posterior after sampling:
 
     theta_i | b, tau, y = B_i y_i + (1 - B_i) x_i'b + sqrt(B_i v_i) e_i,  B_i = s_i^2 / (s_i^2 + v_i)
 
-with ``e_i`` standard normal variables that appear in no likelihood term.
+with ``e_i`` independent standard normal draws (:mod:`metak.generated`); the model computes the
+conditional mean and SD with every draw.
 """
 
 from __future__ import annotations
@@ -72,13 +73,12 @@ def build_univariate_model(data, priors: dict):
         v = sd**2
         y = pm.Normal("y", mu=fitted, sigma=pt.sqrt(v + spread2), observed=data.y, dims="study")
         pointwise_loglik(y, data.y)
+        # theta_i | rest ~ N(theta_mean_i, theta_sd_i^2): the sampler computes the two moments
+        # with every draw and metak.generated draws theta from them, so the k standard normal
+        # variables of the old formulation no longer take up k of the sampler's dimensions.
         shrink = spread2 / (spread2 + v)
-        noise = pm.Normal("theta_noise", 0.0, 1.0, dims="study")
-        pm.Deterministic(
-            "theta",
-            shrink * data.y + (1 - shrink) * fitted + pt.sqrt(shrink * v) * noise,
-            dims="study",
-        )
+        pm.Deterministic("theta_mean", shrink * data.y + (1 - shrink) * fitted, dims="study")
+        pm.Deterministic("theta_sd", pt.sqrt(shrink * v), dims="study")
         # theta_new = mu + tau * z is drawn after sampling (metak.generated), not sampled.
     report = ["mu", "tau", "theta", "theta_new"]
     if beta is not None:
@@ -90,5 +90,9 @@ def build_univariate_model(data, priors: dict):
     if imputed:
         report.extend(["log_baseline_imputed", "imputation_group_mean", "imputation_sd"])
     return model, ModelParts(
-        report_vars=tuple(report), notes=tuple(notes), imputed=imputed, theta_new=True
+        report_vars=tuple(report),
+        notes=tuple(notes),
+        imputed=imputed,
+        theta_new=True,
+        theta_conditional=True,
     )

@@ -180,7 +180,7 @@ def trace_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             if index < len(rows) - columns:
                 ax.tick_params(labelbottom=False)  # draw numbers once, under the bottom row
         # Fixed margins instead of tight_layout: its extra draws measure every tick label again.
-        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.12 / lines + 0.02, top=0.97 - 0.1 / lines,
+        fig.subplots_adjust(left=0.07, right=0.97, bottom=0.12 / lines + 0.02, top=0.97 - 0.1 / lines,
                             hspace=0.45, wspace=0.18)
         return figure_to_svg(fig, key), ""
 
@@ -206,7 +206,9 @@ def rank_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             ax.axhline(expected, color="#999999", lw=0.8)
             for chain in range(n_chain):
                 counts, _ = np.histogram(ranks[chain], bins=edges)
-                ax.stairs(counts, edges, color=_CHAIN_COLORS[chain % len(_CHAIN_COLORS)], lw=1.1)
+                ax.stairs(counts, edges, baseline=None, lw=1.1,
+                          color=_CHAIN_COLORS[chain % len(_CHAIN_COLORS)])
+            ax.set_ylim(0, 1.6 * (expected + half_width))
             ax.set_title(title, fontsize=9)
             ax.set_yticks([])
             ax.set_xticks([])

@@ -126,7 +126,11 @@ def prior_posterior_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             ax.xaxis.set_major_locator(MaxNLocator(4))
         if columns:
             fig.axes[0].legend(fontsize=8, loc="upper left")
-        fig.tight_layout()
+        # Fixed margins (no y tick labels; a title above, x tick labels below): tight_layout
+        # would draw the figure once more only to measure it.
+        width = fig.get_figwidth()
+        fig.subplots_adjust(left=0.2 / width, right=1 - 0.2 / width, bottom=0.12, top=0.88,
+                            wspace=0.15)
         svg = figure_to_svg(fig, key)
     note = "" if has_prior else "No prior draws stored for these parameters: posterior only."
     return svg, note

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
@@ -59,35 +60,52 @@ def forest_svg(
         text_at = blended_transform_factory(fig.transFigure, ax.transData)
         weights = studies["weight_pct"].to_numpy(float)
         wmax = np.nanmax(weights) if np.isfinite(weights).any() else 1.0
-        for y, (_, row) in zip(y_study, studies.iterrows(), strict=True):
-            ax.plot([row["ci_low"], row["ci_high"]], [y, y], color=OBSERVED, lw=1.2, zorder=2)
-            area = _MAX_MARKER_AREA * (
-                row["weight_pct"] / wmax if np.isfinite(row["weight_pct"]) else 0.1
-            )
-            ax.scatter([row["yi"]], [y], s=max(area, 8.0), marker="s", color=OBSERVED, zorder=3)
-            if np.isfinite(row.get("theta_mean", np.nan)):
-                ys = y - 0.32
-                ax.plot([row["theta_q2.5"], row["theta_q97.5"]], [ys, ys], color=SHRUNKEN, lw=0.9)
-                ax.scatter(
-                    [row["theta_mean"]],
-                    [ys],
-                    s=26,
-                    marker="o",
-                    facecolors="white",
-                    edgecolors=SHRUNKEN,
-                    linewidths=1.2,
-                    zorder=3,
+        # One collection per kind of mark (not one artist per study): drawing and writing the
+        # SVG cost grows with the number of artists, and a forest plot can have many rows.
+        yi, low, high = (studies[c].to_numpy(float) for c in ("yi", "ci_low", "ci_high"))
+        ax.add_collection(
+            LineCollection(_segments(low, high, y_study), colors=OBSERVED, linewidths=1.2, zorder=2)
+        )
+        area = _MAX_MARKER_AREA * np.where(np.isfinite(weights), weights / wmax, 0.1)
+        ax.scatter(yi, y_study, s=np.maximum(area, 8.0), marker="s", color=OBSERVED, zorder=3)
+        if "theta_mean" in studies:
+            theta = studies["theta_mean"].to_numpy(float)
+            shown = np.isfinite(theta)
+            ys = y_study[shown] - 0.32
+            ax.add_collection(
+                LineCollection(
+                    _segments(
+                        studies["theta_q2.5"].to_numpy(float)[shown],
+                        studies["theta_q97.5"].to_numpy(float)[shown],
+                        ys,
+                    ),
+                    colors=SHRUNKEN,
+                    linewidths=0.9,
                 )
-            ax.text(0.015, y, _label(row["label"]), transform=text_at, va="center", ha="left")
+            )
+            ax.scatter(
+                theta[shown],
+                ys,
+                s=26,
+                marker="o",
+                facecolors="white",
+                edgecolors=SHRUNKEN,
+                linewidths=1.2,
+                zorder=3,
+            )
+        for y, label, estimate, ci_low, ci_high, weight in zip(
+            y_study, studies["label"], yi, low, high, weights, strict=True
+        ):
+            ax.text(0.015, y, _label(label), transform=text_at, va="center", ha="left")
             ax.text(
                 0.825,
                 y,
-                interval(row["yi"], row["ci_low"], row["ci_high"], decimals),
+                interval(estimate, ci_low, ci_high, decimals),
                 transform=text_at,
                 va="center",
                 ha="center",
             )
-            ax.text(0.975, y, fmt(row["weight_pct"], 1), transform=text_at, va="center", ha="right")
+            ax.text(0.975, y, fmt(weight, 1), transform=text_at, va="center", ha="right")
         if pooled is not None and all(np.isfinite(pooled)):
             low, mid, high = pooled
             ax.add_patch(
@@ -177,6 +195,11 @@ def forest_svg(
             bbox_to_anchor=(0.5, 0.0),
         )
         return figure_to_svg(fig, key)
+
+
+def _segments(low, high, y) -> np.ndarray:
+    """Horizontal segments ``(low_i, y_i) - (high_i, y_i)`` as a LineCollection wants them."""
+    return np.stack([np.column_stack([low, y]), np.column_stack([high, y])], axis=1)
 
 
 def _forest_legend():

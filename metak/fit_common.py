@@ -15,6 +15,8 @@ __all__ = [
     "within_variance",
     "coefficient_names",
     "DEFAULT_R_PRIOR",
+    "PREPOST_VARIANCE_FLOOR",
+    "prepost_r_terms",
 ]
 
 # Pre-post correlation of change scores when it is a parameter: Beta(6, 4) has mean 0.6 and a
@@ -40,6 +42,23 @@ def design_matrix(data) -> np.ndarray:
 def within_variance(data) -> np.ndarray:
     """Within-study variance entering the likelihood: sampling variance plus conversion variance."""
     return data.v + data.v_conversion
+
+
+# Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
+# variance at the assumed correlation): keeps the likelihood proper at extreme correlations.
+PREPOST_VARIANCE_FLOOR = 1e-3
+
+
+def prepost_r_terms(data) -> tuple[np.ndarray, np.ndarray]:
+    """``(dvi/dr, r assumed)`` per row, both 0 where the row's variance does not depend on r.
+
+    A row's variance at correlation r is ``within_variance + (r - r_assumed) * dvi/dr`` (floored
+    at ``PREPOST_VARIANCE_FLOOR`` times ``within_variance``): the model and the replicated data
+    use the same terms.
+    """
+    slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
+    r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+    return slope, r0
 
 
 def resolve_priors(spec, data) -> tuple[dict, str]:

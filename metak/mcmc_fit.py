@@ -14,7 +14,14 @@ import pandas as pd
 import xarray as xr
 
 from metak.diagnostics import ESS_MIN, check_gate
-from metak.fit_common import design_matrix, resolve_priors, study_table, within_variance
+from metak.fit_common import (
+    PREPOST_VARIANCE_FLOOR,
+    design_matrix,
+    prepost_r_terms,
+    resolve_priors,
+    study_table,
+    within_variance,
+)
 from metak.fit_exact import _moderator_counts
 from metak.fitting import AnalysisResult
 from metak.models import build_model
@@ -152,10 +159,9 @@ def _posterior_predictive(data, posterior, seed) -> xr.Dataset:
     variance = np.broadcast_to(within_variance(data), theta.shape).copy()
     if "r_prepost" in posterior:
         r = posterior["r_prepost"].transpose("chain", "draw").to_numpy()[..., None]
-        slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
-        r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+        slope, r0 = prepost_r_terms(data)
         base = variance.copy()
-        variance = np.maximum(base + (r - r0) * slope, 1e-3 * base)
+        variance = np.maximum(base + (r - r0) * slope, PREPOST_VARIANCE_FLOOR * base)
     rng = np.random.default_rng(seed)
     replicated = theta + np.sqrt(variance) * rng.standard_normal(theta.shape)
     return xr.Dataset(

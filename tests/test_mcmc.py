@@ -194,14 +194,13 @@ def _posterior_over_r_by_quadrature(directory, spec) -> dict:
     """Posterior of r and mu when r is a parameter, by integrating the exact path over r."""
     from metak.dataset import build_analysis_data
     from metak.exact import NormalMixture, fit_exact
-    from metak.fit_common import resolve_priors, within_variance
+    from metak.fit_common import prepost_r_terms, resolve_priors, within_variance
 
     records = metak.load_studies(directory)
     data = build_analysis_data(metak.compute_effects(records).effects, records, spec)
     priors, _ = resolve_priors(spec, data)
     base = within_variance(data)
-    slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
-    r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+    slope, r0 = prepost_r_terms(data)
     assert np.all(slope < 0)  # the test needs change scores whose variance depends on r
     nodes, node_weights = np.polynomial.legendre.leggauss(200)
     r_grid, node_weights = 0.5 * (nodes + 1.0), 0.5 * node_weights

@@ -8,12 +8,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from metak.fit_common import PREPOST_VARIANCE_FLOOR, prepost_r_terms
+
 __all__ = ["ModelParts", "prior_variable", "within_sd", "pointwise_loglik"]
-
-# Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
-# variance at the assumed correlation): keeps the likelihood proper at extreme correlations.
-_VARIANCE_FLOOR = 1e-3
-
 
 @dataclass(frozen=True)
 class ModelParts:
@@ -62,8 +59,7 @@ def within_sd(data, priors: dict):
     base = np.asarray(data.v + data.v_conversion, dtype=float)
     if not data.has_uncertain_r:
         return np.sqrt(base)
-    slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
-    r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+    slope, r0 = prepost_r_terms(data)
     r = prior_variable("r_prepost", priors["r"])
     variance = base + (r - r0) * slope
-    return pt.sqrt(pt.maximum(variance, _VARIANCE_FLOOR * base))
+    return pt.sqrt(pt.maximum(variance, PREPOST_VARIANCE_FLOOR * base))

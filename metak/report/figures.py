@@ -62,9 +62,11 @@ def forest_svg(
         wmax = np.nanmax(weights) if np.isfinite(weights).any() else 1.0
         # One collection per kind of mark (not one artist per study): drawing and writing the
         # SVG cost grows with the number of artists, and a forest plot can have many rows.
-        yi, low, high = (studies[c].to_numpy(float) for c in ("yi", "ci_low", "ci_high"))
+        yi, lows, highs = (studies[c].to_numpy(float) for c in ("yi", "ci_low", "ci_high"))
         ax.add_collection(
-            LineCollection(_segments(low, high, y_study), colors=OBSERVED, linewidths=1.2, zorder=2)
+            LineCollection(
+                _segments(lows, highs, y_study), colors=OBSERVED, linewidths=1.2, zorder=2
+            )
         )
         area = _MAX_MARKER_AREA * np.where(np.isfinite(weights), weights / wmax, 0.1)
         ax.scatter(yi, y_study, s=np.maximum(area, 8.0), marker="s", color=OBSERVED, zorder=3)
@@ -94,7 +96,7 @@ def forest_svg(
                 zorder=3,
             )
         for y, label, estimate, ci_low, ci_high, weight in zip(
-            y_study, studies["label"], yi, low, high, weights, strict=True
+            y_study, studies["label"], yi, lows, highs, weights, strict=True
         ):
             ax.text(0.015, y, _label(label), transform=text_at, va="center", ha="left")
             ax.text(

@@ -93,7 +93,10 @@ def _process(args, env=None, cwd=REPO):
     full_env = dict(os.environ, **(env or {}))
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, *map(str, args)],
-        capture_output=True, text=True, env=full_env, cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -108,9 +111,17 @@ def _cold_cache_env(caches: Path) -> dict:
 
 
 def _failed_row(name: str, info: dict) -> dict:
-    reason = info["stderr"].strip().splitlines()[-1][:160] if info["stderr"].strip() else "no message"
-    return {"name": name, "median": "—", "spread": "—", "target": "—", "met": "failed",
-            "note": f"exit code {info['rc']}: {reason}"}
+    reason = (
+        info["stderr"].strip().splitlines()[-1][:160] if info["stderr"].strip() else "no message"
+    )
+    return {
+        "name": name,
+        "median": "—",
+        "spread": "—",
+        "target": "—",
+        "met": "failed",
+        "note": f"exit code {info['rc']}: {reason}",
+    }
 
 
 def _stats(values):
@@ -131,17 +142,36 @@ def _fmt_seconds(value):
 def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
     """Whole-process bcg fits; returns {(model, method): median seconds} for the R ratios."""
     medians = {}
-    records = write_contrast_records(REFERENCE, "bcg_logRR", work / "bcg", "logRR", "logRR", "ablat")
+    records = write_contrast_records(
+        REFERENCE, "bcg_logRR", work / "bcg", "logRR", "logRR", "ablat"
+    )
     config = work / "bcg.toml"
-    config.write_text(CONFIG_TEMPLATE.format(name="bcg", outcome="logRR", moderator="ablat", tau=BCG_TAU))
+    config.write_text(
+        CONFIG_TEMPLATE.format(name="bcg", outcome="logRR", moderator="ablat", tau=BCG_TAU)
+    )
     for analysis in ("bcg_re", "bcg_mr"):
         for method in ("exact", "mcmc"):
             times, ess = [], []
             for repeat in range(repeats):
                 out = work / f"out_{analysis}_{method}_{repeat}"
                 info = _process(
-                    [sys.executable, "-m", "metak", "fit", "--studies", records, "--config", config,
-                     "--analysis", analysis, "--method", method, "--out", out, "--quiet"]
+                    [
+                        sys.executable,
+                        "-m",
+                        "metak",
+                        "fit",
+                        "--studies",
+                        records,
+                        "--config",
+                        config,
+                        "--analysis",
+                        analysis,
+                        "--method",
+                        method,
+                        "--out",
+                        out,
+                        "--quiet",
+                    ]
                 )
                 if info["rc"] != 0:
                     break
@@ -149,13 +179,24 @@ def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
                 if method == "mcmc":
                     ess.append(_tau_ess(out / "summary.csv"))
             if not times:
-                rows.append(_failed_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", info))
+                rows.append(
+                    _failed_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", info)
+                )
                 continue
-            target = {"exact": ("whole process ≤ 1.5 s", 1.5), "mcmc": ("whole process ≤ 8 s", 8.0)}[method]
+            target = {
+                "exact": ("whole process ≤ 1.5 s", 1.5),
+                "mcmc": ("whole process ≤ 8 s", 8.0),
+            }[method]
             if analysis == "bcg_mr":
                 target = ("—", None)
-            note = f"bulk ESS(tau) median {statistics.median(ess):.0f} (target ≥ 1,000)" if ess else ""
-            rows.append(_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", times, target, note))
+            note = (
+                f"bulk ESS(tau) median {statistics.median(ess):.0f} (target ≥ 1,000)" if ess else ""
+            )
+            rows.append(
+                _row(
+                    f"bcg {analysis[4:].upper()} `metak fit` process, {method}", times, target, note
+                )
+            )
             medians[(analysis[4:], method)] = statistics.median(times)
     return medians
 
@@ -207,33 +248,53 @@ def exact_analysis(repeats: int, rows: list, work: Path):
     meta-regression) — everything `metak fit` computes for it before writing files."""
     import metak
     from metak.derive import compute_effects
-    from metak.fitting import fit_analyses
+    from metak.fitting.orchestrator import run_analyses
     from metak.priors import parse_prior
     from metak.spec import AnalysisSpec, Settings
 
     records = metak.load_studies(
-        write_contrast_records(REFERENCE, "bcg_logRR", work / "bcg_inproc", "logRR", "logRR", "ablat"),
+        write_contrast_records(
+            REFERENCE, "bcg_logRR", work / "bcg_inproc", "logRR", "logRR", "ablat"
+        ),
         provenance="off",
     )
     effects = compute_effects(records)
-    priors = {"mu": parse_prior("normal(0, 10)"), "intercept": parse_prior("normal(0, 10)"),
-              "slope": parse_prior("normal(0, 10)"), "tau": parse_prior(BCG_TAU)}
+    priors = {
+        "mu": parse_prior("normal(0, 10)"),
+        "intercept": parse_prior("normal(0, 10)"),
+        "slope": parse_prior("normal(0, 10)"),
+        "tau": parse_prior(BCG_TAU),
+    }
     specs = {
-        "random effects": AnalysisSpec(name="re", outcome="logRR", model="random_effects",
-                                       priors={k: priors[k] for k in ("mu", "tau")}),
-        "meta-regression": AnalysisSpec(name="mr", outcome="logRR", model="meta_regression",
-                                        moderators=("ablat",),
-                                        priors={k: priors[k] for k in ("intercept", "slope", "tau")}),
+        "random effects": AnalysisSpec(
+            name="re",
+            outcome="logRR",
+            model="random_effects",
+            priors={k: priors[k] for k in ("mu", "tau")},
+        ),
+        "meta-regression": AnalysisSpec(
+            name="mr",
+            outcome="logRR",
+            model="meta_regression",
+            moderators=("ablat",),
+            priors={k: priors[k] for k in ("intercept", "slope", "tau")},
+        ),
     }
     for label, spec in specs.items():
-        fit_analyses(records, effects, [spec], Settings())  # warm imports
+        run_analyses(records, [spec], Settings(), effects=effects)  # warm imports
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            fit_analyses(records, effects, [spec], Settings())
+            run_analyses(records, [spec], Settings(), effects=effects)
             times.append(time.perf_counter() - start)
-        rows.append(_row(f"exact {label}, bcg k = 13, whole analysis (posterior, summaries, 16,000 draws, DataTree)",
-                         times, ("≤ 20 ms", 0.020)))
+        rows.append(
+            _row(
+                f"exact {label}, bcg k = 13, whole analysis "
+                "(posterior, summaries, 16,000 draws, DataTree)",
+                times,
+                ("≤ 20 ms", 0.020),
+            )
+        )
 
 
 def _write_synthetic_records(directory: Path, k: int):
@@ -249,30 +310,52 @@ def mcmc_regression(sizes, repeats: int, draws: int, rows: list, work: Path):
     own row: validating and converting 10,000 study records is not the model's cost)."""
     import metak
     from metak.derive import compute_effects
-    from metak.fitting import fit_analyses
+    from metak.fitting.orchestrator import run_analyses
     from metak.priors import parse_prior
     from metak.spec import AnalysisSpec, Settings
 
     for k in sizes:
-        records = metak.load_studies(_write_synthetic_records(work / f"synth_{k}", k), provenance="off")
+        records = metak.load_studies(
+            _write_synthetic_records(work / f"synth_{k}", k), provenance="off"
+        )
         start = time.perf_counter()
         effects = compute_effects(records)
         effects_seconds = time.perf_counter() - start
-        priors = {"intercept": parse_prior("normal(0, 10)"), "slope": parse_prior("normal(0, 10)"), "tau": parse_prior(BCG_TAU)}
-        spec = AnalysisSpec(name="mr", outcome="y", model="meta_regression", moderators=("x",), priors=priors, method="mcmc")
+        priors = {
+            "intercept": parse_prior("normal(0, 10)"),
+            "slope": parse_prior("normal(0, 10)"),
+            "tau": parse_prior(BCG_TAU),
+        }
+        spec = AnalysisSpec(
+            name="mr",
+            outcome="y",
+            model="meta_regression",
+            moderators=("x",),
+            priors=priors,
+            method="mcmc",
+        )
         times, converged, phases = [], [], []
         for repeat in range(repeats):
             start = time.perf_counter()
-            result = fit_analyses(records, effects, [spec], Settings(draws=draws, seed=repeat + 1))
+            result = run_analyses(
+                records, [spec], Settings(draws=draws, seed=repeat + 1), effects=effects
+            )
             times.append(time.perf_counter() - start)
             converged.append(result.analyses["mr"].converged)
-            phases.append(result.analyses["mr"].phase_seconds)
+            phases.append(result.analyses["mr"].mcmc.phase_seconds)
         target = ("≤ 60 s", 60.0) if k == 10_000 else ("—", None)
         typical = {key: statistics.median(p.get(key, 0.0) for p in phases) for key in phases[0]}
         detail = ", ".join(f"{key} {value:.1f} s" for key, value in typical.items())
-        rows.append(_row(f"MCMC meta-regression, k = {k:,} (in process: build, compile, sample, gate, summaries)",
-                         times, target, f"converged {sum(converged)}/{len(converged)}; median {detail}; "
-                         f"effect sizes beforehand {effects_seconds:.1f} s"))
+        rows.append(
+            _row(
+                f"MCMC meta-regression, k = {k:,} "
+                "(in process: build, compile, sample, gate, summaries)",
+                times,
+                target,
+                f"converged {sum(converged)}/{len(converged)}; median {detail}; "
+                f"effect sizes beforehand {effects_seconds:.1f} s",
+            )
+        )
 
 
 def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
@@ -284,7 +367,10 @@ def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
         env = _cold_cache_env(caches)
         for label, bucket in (("cold", cold), ("warm", warm)):
             out = work / f"bundled_{repeat}_{label}"
-            info = _process([sys.executable, "-m", "metak", "fit", "--out", out, "--quiet", *extra_args], env=env)
+            info = _process(
+                [sys.executable, "-m", "metak", "fit", "--out", out, "--quiet", *extra_args],
+                env=env,
+            )
             if info["rc"] not in (0, 3):
                 rows.append(_failed_row(f"bundled `metak fit`, {label} caches", info))
                 shutil.rmtree(caches, ignore_errors=True)
@@ -292,19 +378,37 @@ def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
             bucket.append(info["seconds"])
             memory.append(info["rss_mib"])
             if info["rc"] == 3:
-                rows.append({"name": f"bundled `metak fit`, {label} run {repeat + 1}", "median": "—",
-                             "spread": "—", "target": "—", "met": "note",
-                             "note": "an analysis failed the diagnostics gate (exit code 3)"})
+                rows.append(
+                    {
+                        "name": f"bundled `metak fit`, {label} run {repeat + 1}",
+                        "median": "—",
+                        "spread": "—",
+                        "target": "—",
+                        "met": "note",
+                        "note": "an analysis failed the diagnostics gate (exit code 3)",
+                    }
+                )
         shutil.rmtree(caches, ignore_errors=True)
     rows.append(_row("bundled `metak fit`, cold caches", cold, ("≤ 60 s", 60.0)))
     ratio = statistics.median(warm) / statistics.median(cold)
-    rows.append(_row("bundled `metak fit`, warm caches", warm, ("≤ 60% of cold", 0.6 * statistics.median(cold)),
-                     f"warm/cold = {ratio:.2f}"))
-    rows.append({"name": "bundled `metak fit`, peak memory (all processes)",
-                 "median": f"{statistics.median(memory):.0f} MiB",
-                 "spread": f"{min(memory):.0f}–{max(memory):.0f} MiB (n = {len(memory)})",
-                 "target": "≤ 1.5 GB", "met": "yes" if max(memory) <= 1536 else "no",
-                 "note": "summed resident memory of the command and its worker processes"})
+    rows.append(
+        _row(
+            "bundled `metak fit`, warm caches",
+            warm,
+            ("≤ 60% of cold", 0.6 * statistics.median(cold)),
+            f"warm/cold = {ratio:.2f}",
+        )
+    )
+    rows.append(
+        {
+            "name": "bundled `metak fit`, peak memory (all processes)",
+            "median": f"{statistics.median(memory):.0f} MiB",
+            "spread": f"{min(memory):.0f}–{max(memory):.0f} MiB (n = {len(memory)})",
+            "target": "≤ 1.5 GB",
+            "met": "yes" if max(memory) <= 1536 else "no",
+            "note": "summed resident memory of the command and its worker processes",
+        }
+    )
 
 
 R_SCRIPTS = {
@@ -313,7 +417,11 @@ R_SCRIPTS = {
     "metafor": """
 suppressMessages(library(metafor))
 d <- read.csv(commandArgs(TRUE)[1])
-fit <- if (commandArgs(TRUE)[2] == "mr") rma(yi, vi, mods = ~ ablat, data = d, method = "REML") else rma(yi, vi, data = d, method = "REML")
+fit <- if (commandArgs(TRUE)[2] == "mr") {
+  rma(yi, vi, mods = ~ ablat, data = d, method = "REML")
+} else {
+  rma(yi, vi, data = d, method = "REML")
+}
 cat(coef(fit), "\\n")
 """,
     "brms": """
@@ -323,7 +431,8 @@ mr <- commandArgs(TRUE)[2] == "mr"
 f <- if (mr) bf(yi | se(sei) ~ 1 + ablat + (1 | study)) else bf(yi | se(sei) ~ 1 + (1 | study))
 p <- c(prior(normal(0, 10), class = Intercept), prior(normal(0, 1), class = sd))
 if (mr) p <- c(p, prior(normal(0, 10), class = b))
-fit <- brm(f, data = d, prior = p, chains = 2, cores = 2, iter = 2000, warmup = 1000, seed = 1, refresh = 0, silent = 2)
+fit <- brm(f, data = d, prior = p, chains = 2, cores = 2, iter = 2000, warmup = 1000,
+           seed = 1, refresh = 0, silent = 2)
 cat(fixef(fit)[, 1], "\\n")
 """,
 }
@@ -333,15 +442,34 @@ def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict):
     """The same bcg models in R (metafor REML, brms NUTS) as whole Rscript processes."""
     rscript = shutil.which("Rscript")
     if rscript is None:
-        rows.append({"name": "R metafor / brms (same bcg models)", "median": "—", "spread": "—", "target": "ratio",
-                     "met": "skipped", "note": "R not installed on this machine (apt-get install r-cran-metafor r-cran-brms to compare)"})
+        rows.append(
+            {
+                "name": "R metafor / brms (same bcg models)",
+                "median": "—",
+                "spread": "—",
+                "target": "ratio",
+                "met": "skipped",
+                "note": "R not installed on this machine "
+                "(apt-get install r-cran-metafor r-cran-brms to compare)",
+            }
+        )
         return
     data = REFERENCE / "bcg_logRR.csv"
     for package, script in R_SCRIPTS.items():
-        check = subprocess.run([rscript, "-e", f"library({package})"], capture_output=True, text=True)
+        check = subprocess.run(
+            [rscript, "-e", f"library({package})"], capture_output=True, text=True
+        )
         if check.returncode != 0:
-            rows.append({"name": f"R {package} (bcg)", "median": "—", "spread": "—", "target": "ratio",
-                         "met": "skipped", "note": f"R package {package} not installed"})
+            rows.append(
+                {
+                    "name": f"R {package} (bcg)",
+                    "median": "—",
+                    "spread": "—",
+                    "target": "ratio",
+                    "met": "skipped",
+                    "note": f"R package {package} not installed",
+                }
+            )
             continue
         path = work / f"bench_{package}.R"
         path.write_text(script, encoding="utf-8")
@@ -354,16 +482,30 @@ def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict):
                 times.append(info["seconds"])
             if not times:
                 # An R failure must not lose the metak rows measured before it.
-                reason = info["stderr"].strip().splitlines()[-1][:120] if info["stderr"].strip() else "no message"
-                rows.append({"name": f"R {package} bcg {model.upper()}", "median": "—", "spread": "—", "target": "ratio",
-                             "met": "failed", "note": f"Rscript exited {info['rc']}: {reason}"})
+                reason = (
+                    info["stderr"].strip().splitlines()[-1][:120]
+                    if info["stderr"].strip()
+                    else "no message"
+                )
+                rows.append(
+                    {
+                        "name": f"R {package} bcg {model.upper()}",
+                        "median": "—",
+                        "spread": "—",
+                        "target": "ratio",
+                        "met": "failed",
+                        "note": f"Rscript exited {info['rc']}: {reason}",
+                    }
+                )
                 continue
             compare = "exact" if package == "metafor" else "mcmc"
             ours = metak_medians.get((model, compare))
             note = ""
             if ours:
                 note = f"R / metak {compare} = {statistics.median(times) / ours:.1f}×"
-            rows.append(_row(f"R {package} bcg {model.upper()} (Rscript process)", times, ("—", None), note))
+            rows.append(
+                _row(f"R {package} bcg {model.upper()} (Rscript process)", times, ("—", None), note)
+            )
 
 
 def _row(name, times, target, note=""):
@@ -396,13 +538,23 @@ def _machine():
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = []
-    for name in ("metak", "pymc", "nutpie", "pytensor", "arviz-base", "arviz-stats", "numpy", "scipy"):
+    for name in (
+        "metak",
+        "pymc",
+        "nutpie",
+        "pytensor",
+        "arviz-base",
+        "arviz-stats",
+        "numpy",
+        "scipy",
+    ):
         try:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
     return (
-        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, "
+        f"{platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}; " + ", ".join(versions)
     )
 
@@ -412,24 +564,30 @@ def write_markdown(rows, path: Path, mode: str, seconds: float):
         "# metak benchmarks",
         "",
         f"Produced by `python benchmarks/run.py{' --quick' if mode == 'quick' else ''}` on "
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s.",
         "",
         f"Machine: {_machine()}.",
         "",
-        "Median and spread (min–max) over n repeats. Whole-process times include Python start-up and imports.",
+        "Median and spread (min–max) over n repeats. "
+        "Whole-process times include Python start-up and imports.",
         "",
         "| benchmark | median | spread | target | met | note |",
         "|---|---|---|---|---|---|",
     ]
     for row in rows:
-        lines.append(f"| {row['name']} | {row['median']} | {row['spread']} | {row['target']} | {row['met']} | {row['note']} |")
+        cells = ("name", "median", "spread", "target", "met", "note")
+        lines.append("| " + " | ".join(str(row[cell]) for cell in cells) + " |")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke run)")
-    parser.add_argument("--repeats", type=int, default=None, help="repeats per benchmark (default 5; quick: 1)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="repeats per benchmark (default 5; quick: 1)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 5)

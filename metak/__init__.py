@@ -11,12 +11,12 @@ The public API mirrors the command line::
     result.datatree("re_cac")                          # xarray.DataTree (posterior file)
     metak.write_results(result, "results")             # the same files as `python -m metak fit`
 
-Heavy dependencies (PyMC) load only when an analysis needs MCMC.
+The functions live in :mod:`metak.api`, loaded on first use: ``import metak.effects`` and
+``python -m metak --help`` must not pay for pandas and xarray. PyMC loads only when an analysis
+needs MCMC.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 __version__ = "0.1.0"
 
@@ -27,89 +27,15 @@ __all__ = [
     "load_analyses",
     "fit",
     "write_results",
+    "AnalysisSpec",
+    "Settings",
 ]
 
 
-def load_studies(directory=None, provenance: str = "auto"):
-    """Read and validate a study-records directory (default: the bundled ``studies/``).
+def __getattr__(name: str):
+    # PEP 562: the public functions are imported from metak.api when first asked for.
+    if name in __all__ and name != "__version__":
+        from metak import api
 
-    Raises :class:`metak.errors.InputError` listing every problem found.
-    """
-    from metak.records import bundled_studies_dir, load_records
-
-    directory = bundled_studies_dir() if directory is None else Path(directory)
-    if directory.resolve() == bundled_studies_dir().resolve():
-        provenance = "strict"
-    return load_records(directory, provenance=provenance)
-
-
-def compute_effects(records, measure: str | None = None):
-    """Effect sizes (``EffectsResult.effects``) and the rows that gave none (``.unusable``)."""
-    from metak.derive import compute_effects as _compute
-
-    return _compute(records, measure_override=measure)
-
-
-def load_analyses(path):
-    """Read an analysis file (TOML): returns ``(list[AnalysisSpec], Settings)``."""
-    from metak.config import load_config
-
-    return load_config(Path(path))
-
-
-def fit(
-    records=None,
-    config=None,
-    *,
-    seed: int = 20261122,
-    draws=None,
-    tune=None,
-    chains=None,
-    jobs=None,
-    method=None,
-    analyses=None,
-    progress=False,
-):
-    """Fit the analyses of ``config`` (a TOML path, or a list of specs) to ``records``.
-
-    ``records`` may be a :class:`~metak.records.StudyRecords` or a directory. Without ``config``
-    the directory's ``analyses.toml`` is used, else one random-effects analysis per outcome.
-    Returns a :class:`~metak.fitting.FitResult` with ``summary``, ``study_effects``, ``claims`` and
-    ``datatree(name)``.
-    """
-    from dataclasses import replace
-
-    from metak.fitting import fit_analyses
-    from metak.records import StudyRecords
-    from metak.run import CLAIMS_NAME, judge_result_claims, resolve_config
-    from metak.spec import Settings
-
-    if not isinstance(records, StudyRecords):
-        records = load_studies(records)
-    effects = compute_effects(records)
-    outcomes = list(records.outcomes["outcome"])
-    if isinstance(config, (list, tuple)):
-        specs, settings = list(config), Settings()
-    else:
-        specs, settings, _ = resolve_config(records.directory, None if config is None else Path(config), outcomes)
-    if analyses is not None:
-        specs = [spec for spec in specs if spec.name in set(analyses)]
-    given = (("draws", draws), ("tune", tune), ("chains", chains), ("jobs", jobs))
-    overrides = {k: v for k, v in given if v is not None}
-    settings = replace(settings, seed=seed, **overrides)
-    say = print if progress else None
-    result = fit_analyses(records, effects, specs, settings, method_override=method, progress=say)
-    claims = judge_result_claims(result, Path(records.directory) / CLAIMS_NAME)
-    return replace(result, claims=claims)
-
-
-def write_results(result, out_dir, manifest: dict | None = None):
-    """Write a fit's result files (and report) into ``out_dir``, replacing it whole."""
-    from metak.output.files import results_transaction
-    from metak.output.writer import write_results as _write
-    from metak.report import build_report
-
-    with results_transaction(Path(out_dir)) as staging:
-        _write(result, staging, manifest or {"command": "metak.write_results (Python API)"})
-        build_report(staging)
-    return Path(out_dir)
+        return getattr(api, name)
+    raise AttributeError(f"module 'metak' has no attribute {name!r}")

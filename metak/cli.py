@@ -7,13 +7,43 @@ No statistics here. Heavy modules (pandas, PyMC) are imported inside the command
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
+import time
 from pathlib import Path
 
-from metak.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_OTHER, MetakError
+from metak.errors import EXIT_BAD_INPUT, EXIT_FIT_FAILED, EXIT_OK, EXIT_OTHER, MetakError
+from metak.schema import ARM_MEASURES
+from metak.spec import METHODS, SETTINGS_LIMITS
 
 __all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit code 2 (no usage block)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        print(f"error: {self.prog}: {message}; fix: see `{self.prog} --help`", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _setting(name: str):
+    """argparse type for a whole-number setting: ASCII digits only, within its range."""
+    low, high = SETTINGS_LIMITS[name]
+
+    def parse(text: str) -> int:
+        # int() would accept other scripts' digits ('٥'), '1_000' and surrounding spaces.
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (digits 0-9)")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high:,}, got {value}")
+        return value
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
 
 _PROVENANCE_HELP = (
     "provenance check: 'auto' (default) checks files that have source/quote columns, "
@@ -35,12 +65,14 @@ def _add_studies_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m metak",
         description="Bayesian meta-analysis of continuous outcomes (vitamin K evidence bundled).",
         epilog="Exit codes: 0 ok, 1 other error, 2 bad input, 3 fit failed its diagnostics.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
 
     validate = commands.add_parser("validate", help="check study records; report every problem")
     _add_studies_args(validate)
@@ -49,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_studies_args(effects)
     effects.add_argument(
         "--measure",
-        choices=("MD", "SMD", "ROM"),
+        choices=ARM_MEASURES,
         default=None,
         help="override every outcome's measure",
     )
@@ -65,7 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="output directory"
     )
-    fit.add_argument("--seed", type=int, default=20261122, help="random seed (default 20261122)")
+    fit.add_argument(
+        "--seed", type=_setting("seed"), default=None, help="random seed (default 20261122)"
+    )
     fit.add_argument(
         "--analysis",
         action="extend",
@@ -74,18 +108,22 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only these analyses (one or more names; repeatable)",
     )
-    fit.add_argument("--draws", type=int, default=None, help="posterior draws per chain")
-    fit.add_argument("--tune", type=int, default=None, help="tuning steps per chain (MCMC)")
-    fit.add_argument("--chains", type=int, default=None, help="chains (MCMC)")
+    fit.add_argument(
+        "--draws", type=_setting("draws"), default=None, help="posterior draws per chain"
+    )
+    fit.add_argument(
+        "--tune", type=_setting("tune"), default=None, help="tuning steps per chain (MCMC)"
+    )
+    fit.add_argument("--chains", type=_setting("chains"), default=None, help="chains (MCMC)")
     fit.add_argument(
         "--method",
-        choices=("auto", "exact", "mcmc"),
+        choices=METHODS,
         default=None,
         help="force the exact path or MCMC for every analysis (default: per analysis, auto)",
     )
     fit.add_argument(
         "--jobs",
-        type=int,
+        type=_setting("jobs"),
         default=None,
         metavar="N",
         help="MCMC analyses fitted at once in worker processes (default: one per core; "
@@ -151,23 +189,59 @@ def _cmd_effects(args) -> int:
 
 
 def _cmd_fit(args) -> int:
-    from metak.run import run_fit_command
+    from dataclasses import replace
 
-    return run_fit_command(
-        studies_dir=_studies_dir(args),
-        provenance=_provenance_mode(args),
-        config_path=args.config,
-        out_dir=args.out,
-        seed=args.seed,
-        only=args.analysis,
-        draws=args.draws,
-        tune=args.tune,
-        chains=args.chains,
-        jobs=args.jobs,
-        method=args.method,
-        quiet=args.quiet,
-        argv=sys.argv,
+    from metak.config import resolve_analyses
+    from metak.fitting.orchestrator import run_analyses
+    from metak.output.manifest import build_manifest
+    from metak.output.results_dir import write_results_directory
+    from metak.records import load_records
+
+    started = time.perf_counter()
+
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    studies_dir, provenance = _studies_dir(args), _provenance_mode(args)
+    records = load_records(studies_dir, provenance=provenance)
+    for warning in records.warnings:
+        say(f"warning: {warning}")
+    outcomes = list(records.outcomes["outcome"])
+    specs, settings, config_path = resolve_analyses(studies_dir, args.config, outcomes)
+    options = {"seed": args.seed, "draws": args.draws, "tune": args.tune}
+    options |= {"chains": args.chains, "jobs": args.jobs}
+    settings = replace(
+        settings, **{key: value for key, value in options.items() if value is not None}
     )
+    say(f"metak fit: {len(specs)} analyses on {records.directory}")
+    loaded = time.perf_counter()
+    result = run_analyses(
+        records, specs, settings, only=args.analysis, method=args.method, progress=say
+    )
+    fitted = time.perf_counter()
+    manifest = build_manifest(
+        result,
+        argv=sys.argv,
+        studies_dir=studies_dir,
+        provenance=provenance,
+        config_path=config_path,
+        settings=settings,
+        method=args.method,
+        timings={"load_and_effects": loaded - started, "fit": fitted - loaded},
+    )
+    write_results_directory(result, args.out, manifest)
+    say(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
+    failed = [name for name, analysis in result.analyses.items() if not analysis.converged]
+    if failed:
+        print(
+            f"error: {len(failed)} analysis(es) failed the MCMC diagnostics gate after a retry: "
+            f"{', '.join(failed)}; they are flagged converged=False in summary.csv. "
+            "Fix: rerun with more --draws/--tune, or simplify the model",
+            file=sys.stderr,
+        )
+        return EXIT_FIT_FAILED
+    return EXIT_OK
 
 
 def _cmd_report(args) -> int:

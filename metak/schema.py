@@ -1,8 +1,9 @@
 """The CSV schema of a study-records directory: files, columns, types and allowed values.
 
 This module is the only place that knows the schema (documented for users in
-README.md, section "Study records: the CSV schema"). It is plain data: :class:`Column` and :class:`FileSpec` instances plus
-the enumerations and unit factors. :mod:`metak.records` reads and checks files against it.
+README.md, section "Study records: the CSV schema"). It is plain data: :class:`Column` and
+:class:`FileSpec` instances plus the enumerations and unit factors. :mod:`metak.records` reads
+and checks files against it.
 """
 
 from __future__ import annotations

@@ -1,21 +1,35 @@
-"""Analysis specifications: plain, frozen data describing what to fit.
+"""Analysis specifications: plain, frozen data describing what to fit, checked when built.
 
-A spec says *what* (outcome, model, moderators, priors, method); :mod:`metak.fitting` decides *how*
-(exact path or MCMC) and :mod:`metak.models` builds PyMC models from it. Specs are built from the
-analysis file by :mod:`metak.config`.
+A spec says *what* (outcome, model, moderators, priors, method); :mod:`metak.fitting` decides
+*how* (exact path or MCMC) and :mod:`metak.models` builds PyMC models from it. Every rule about
+what a spec may hold lives here, in the constructors: the analysis file (:mod:`metak.config`),
+the Python API and the command line all build specs and settings through them, so they accept
+exactly the same things and reject the rest with the same one-line :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+
+from metak.errors import ConfigError
+from metak.priors import Prior, parse_prior
+from metak.schema import ARM_MEASURES
 
 __all__ = [
     "MODEL_KINDS",
     "METHODS",
     "DEFICIENCY_MODERATOR",
+    "PRIOR_KEYS",
+    "NAME_PATTERN",
+    "NAME_MAX_LENGTH",
+    "SETTINGS_LIMITS",
     "DeficiencySpec",
     "AnalysisSpec",
     "Settings",
+    "safe_name",
 ]
 
 MODEL_KINDS = ("random_effects", "robust", "meta_regression", "joint")
@@ -24,6 +38,93 @@ METHODS = ("auto", "exact", "mcmc")
 # The built-in deficiency moderator: log of baseline dp-ucMGP (pmol/L), centred at a reference.
 DEFICIENCY_MODERATOR = "log_baseline_dpucmgp"
 
+# Prior keys every model understands; slopes may also be given per moderator name.
+PRIOR_KEYS = ("mu", "intercept", "slope", "tau", "nu", "r", "moderator_sd")
+
+# Analysis names become file names (posterior/<name>.nc): letters, digits, "_", "-" and "."
+# only, starting with a letter or digit (so never "..", a hidden file or an absolute path).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+NAME_MAX_LENGTH = 64
+_NAME_RULE = (
+    f"letters, digits, '_', '-' and '.', starting with a letter or digit, "
+    f"at most {NAME_MAX_LENGTH} characters"
+)
+
+# Centring values and moderator values further from 0 than this make the design matrix's
+# cross-products overflow or lose all precision; no real moderator needs more.
+CENTER_MAX_ABS = 1e15
+
+# Inclusive ranges of the run settings (command line, [settings], API). Upper ends stop typos
+# (an extra zero or twelve) long before they exhaust memory; the memory estimate checks the rest.
+SETTINGS_LIMITS = {
+    "draws": (1, 10_000_000),
+    "tune": (1, 1_000_000),
+    "chains": (1, 64),
+    "seed": (0, 2**32 - 1),
+    "jobs": (1, 256),
+}
+TARGET_ACCEPT_RANGE = (0.5, 1.0)  # [low, high)
+
+
+def _fail(where: str, message: str, fix: str | None = None) -> ConfigError:
+    return ConfigError(f"{where}: {message}" + (f"; fix: {fix}" if fix else ""))
+
+
+def safe_name(name: object, where: str = "analysis") -> str:
+    """Return ``name`` when it is a valid analysis name, else raise :class:`ConfigError`.
+
+    Parameters
+    ----------
+    name : object
+        Candidate analysis name.
+    where : str
+        What the message says is wrong (e.g. ``"analysis 3"``).
+
+    Returns
+    -------
+    str
+        The name, unchanged.
+    """
+    if not isinstance(name, str) or not name:
+        raise _fail(where, f"name must be non-empty text, got {name!r}", f"use {_NAME_RULE}")
+    if len(name) > NAME_MAX_LENGTH or not NAME_PATTERN.fullmatch(name):
+        raise _fail(where, f"name {name!r} is not allowed", f"use {_NAME_RULE}")
+    return name
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value: object, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(where, f"{key} must be non-empty text, got {value!r}")
+    return value
+
+
+def _flag(value: object, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _texts(value: object, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)):
+        raise _fail(where, f"{key} must be a list of text, got {value!r}")
+    items = tuple(_text(item, where, f"each entry of {key}") for item in value)
+    repeated = sorted({item for item in items if items.count(item) > 1})
+    if repeated:
+        raise _fail(where, f"{key} lists {repeated[0]!r} twice", "list each once")
+    return items
+
+
+def _positive_finite(value: object, where: str, key: str) -> float:
+    if not _is_number(value) or not math.isfinite(value) or not value > 0:
+        raise _fail(where, f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
 
 @dataclass(frozen=True)
 class DeficiencySpec:
@@ -31,9 +132,13 @@ class DeficiencySpec:
 
     ``reference`` is the centring level in pmol/L, so the intercept is the effect in a study whose
     participants had that baseline level. ``levels`` are the deficient/replete levels at which the
-    effect is reported. ``benefit_sign`` is -1 when a more negative effect is a benefit (outcomes
-    where lower is better) and +1 otherwise; "more deficient, more benefit" means the slope has
-    that sign (higher dp-ucMGP = more deficient).
+    effect is reported. "More deficient, more benefit" means the slope has the sign of a benefit
+    (negative for outcomes where lower is better): higher dp-ucMGP = more deficient.
+
+    Raises
+    ------
+    ConfigError
+        When a value is out of range (one line naming the key).
     """
 
     reference: float = 500.0
@@ -43,13 +148,96 @@ class DeficiencySpec:
     # Column of studies.csv holding the population class used by the imputation sub-model.
     group_column: str = "population"
 
+    def __post_init__(self) -> None:
+        where = "deficiency"
+        object.__setattr__(self, "reference", _positive_finite(self.reference, where, "reference"))
+        levels = self.levels
+        if not isinstance(levels, (list, tuple)) or not levels:
+            raise _fail(where, f"levels must be a non-empty list of numbers, got {levels!r}")
+        levels = tuple(_positive_finite(level, where, "each level") for level in levels)
+        object.__setattr__(self, "levels", levels)
+        _flag(self.impute, where, "impute")
+        _text(self.marker_outcome, where, "marker_outcome")
+        _text(self.group_column, where, "group_column")
+
+
+def _priors(given: object, where: str, allowed: set[str]) -> dict[str, Prior]:
+    if not isinstance(given, Mapping):
+        raise _fail(where, f"priors must be a table of key = prior text, got {given!r}")
+    priors = {}
+    for key, value in given.items():
+        if key not in allowed:
+            raise _fail(
+                f"{where}.priors",
+                f"unknown prior {key!r}",
+                f"use {', '.join(PRIOR_KEYS)}, a moderator name or {DEFICIENCY_MODERATOR} "
+                "(deficiency analyses)",
+            )
+        if isinstance(value, Prior):
+            priors[key] = value
+        elif isinstance(value, str):
+            try:
+                priors[key] = parse_prior(value)
+            except ConfigError as err:
+                raise _fail(f"{where}.priors.{key}", str(err)) from None
+        else:
+            raise _fail(f"{where}.priors", f"{key} must be prior text, got {value!r}")
+    return priors
+
+
+def _center(value: object, where: str, moderators: tuple[str, ...]) -> dict:
+    if isinstance(value, bool):
+        return {"*": "mean" if value else "none"}
+    if isinstance(value, str):
+        if value not in ("mean", "none"):
+            raise _fail(where, f"center {value!r} is not allowed", 'use "mean", "none" or a table')
+        return {"*": value}
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"center must be text or a table, got {value!r}")
+    out = {}
+    for key, item in value.items():
+        if key != "*" and key not in moderators:
+            raise _fail(
+                f"{where}.center",
+                f"unknown key {key!r}: not a moderator of this analysis",
+                f"use one of {', '.join(moderators) or '(no moderators)'}",
+            )
+        if _is_number(item):
+            if not math.isfinite(item) or abs(item) > CENTER_MAX_ABS:
+                raise _fail(
+                    f"{where}.center",
+                    f"{key} = {item!r} is not allowed",
+                    f"use a finite number of magnitude at most {CENTER_MAX_ABS:g}",
+                )
+            out[key] = float(item)
+        elif item in ("mean", "none"):
+            out[key] = item
+        else:
+            raise _fail(
+                f"{where}.center",
+                f"{key} = {item!r} is not allowed",
+                'use "mean", "none" or a number',
+            )
+    return out
+
 
 @dataclass(frozen=True)
 class AnalysisSpec:
-    """One analysis of the analysis file."""
+    """One analysis of the analysis file.
+
+    Built from the analysis file by :mod:`metak.config` or directly from Python; both are checked
+    here. ``priors`` maps prior keys to :class:`~metak.priors.Prior` objects or prior text
+    (``"normal(0, 1)"``); ``center`` is ``"mean"``, ``"none"``, ``True``/``False`` or a table
+    ``{moderator: "mean" | "none" | number}`` (normalised to a dict, ``"*"`` meaning all).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the analysis and the key, with a fix.
+    """
 
     name: str
-    model: str
+    model: str = "random_effects"
     outcome: str | None = None
     outcomes: tuple[str, ...] = ()
     moderators: tuple[str, ...] = ()
@@ -58,11 +246,78 @@ class AnalysisSpec:
     measure: str | None = None
     designs: tuple[str, ...] | None = None
     include_excluded: bool = False
-    center: dict = field(default_factory=dict)  # moderator -> "mean" | "none" | float
+    center: dict = field(default_factory=lambda: {"*": "mean"})  # moderator -> rule or number
     deficiency: DeficiencySpec | None = None
     link_biomarker: str | None = None
     prepost_r_uncertain: bool = True
     claims: bool = True
+
+    def __post_init__(self) -> None:
+        safe_name(self.name)
+        where = f"analysis {self.name!r}"
+        set_ = object.__setattr__
+        if self.model not in MODEL_KINDS:
+            raise _fail(
+                where, f"model {self.model!r} is not known", f"use one of {', '.join(MODEL_KINDS)}"
+            )
+        if self.method not in METHODS:
+            raise _fail(
+                where, f"method {self.method!r} is not known", f"use one of {', '.join(METHODS)}"
+            )
+        set_(self, "outcomes", _texts(self.outcomes, where, "outcomes"))
+        if self.model == "joint":
+            if len(self.outcomes) < 2:
+                raise _fail(
+                    where, "a joint model needs outcomes = [...] with at least two outcomes"
+                )
+            if self.outcome is not None:
+                raise _fail(where, "a joint model takes 'outcomes', not 'outcome'")
+        else:
+            if self.outcome is None:
+                raise _fail(
+                    where,
+                    "missing key 'outcome'",
+                    'add outcome = "<an outcome in the study records>"',
+                )
+            _text(self.outcome, where, "outcome")
+            if self.outcomes:
+                raise _fail(where, "'outcomes' is only for model = \"joint\"")
+        set_(self, "moderators", _texts(self.moderators, where, "moderators"))
+        if DEFICIENCY_MODERATOR in self.moderators:
+            raise _fail(
+                where,
+                f"{DEFICIENCY_MODERATOR!r} is built in, not a studies.csv column",
+                "use deficiency = true instead of listing it in moderators",
+            )
+        if self.deficiency is not None and not isinstance(self.deficiency, DeficiencySpec):
+            raise _fail(
+                where, f"deficiency must be a DeficiencySpec or None, got {self.deficiency!r}"
+            )
+        if self.model == "meta_regression" and not self.moderators and self.deficiency is None:
+            raise _fail(where, "meta_regression needs moderators = [...] or deficiency = true")
+        if self.model != "meta_regression" and (self.moderators or self.deficiency):
+            raise _fail(
+                where, f"model {self.model!r} takes no moderators", 'use model = "meta_regression"'
+            )
+        if self.measure is not None and self.measure not in ARM_MEASURES:
+            raise _fail(
+                where,
+                f"measure {self.measure!r} is not allowed",
+                f"use one of {', '.join(ARM_MEASURES)}",
+            )
+        if self.designs is not None:
+            set_(self, "designs", _texts(self.designs, where, "designs"))
+        allowed = set(PRIOR_KEYS) | set(self.moderators)
+        if self.deficiency is not None:
+            allowed.add(DEFICIENCY_MODERATOR)
+        set_(self, "priors", _priors(self.priors, where, allowed))
+        set_(self, "center", _center(self.center, where, self.moderators))
+        if self.link_biomarker is not None and (
+            self.model != "joint" or self.link_biomarker not in self.outcomes
+        ):
+            raise _fail(where, "link_biomarker must name one of the joint model's outcomes")
+        for key in ("include_excluded", "prepost_r_uncertain", "claims"):
+            _flag(getattr(self, key), where, key)
 
     def describe(self) -> str:
         """One line saying what the analysis is, for progress output and the report."""
@@ -75,7 +330,14 @@ class AnalysisSpec:
 
 @dataclass(frozen=True)
 class Settings:
-    """Run settings from the ``[settings]`` table and the command line (command line wins)."""
+    """Run settings from the ``[settings]`` table, the command line and the API (command line wins).
+
+    Raises
+    ------
+    ConfigError
+        When a value is not a whole number in its range (:data:`SETTINGS_LIMITS`) or
+        ``target_accept`` is not in [0.5, 1).
+    """
 
     draws: int = 1000
     tune: int = 1000
@@ -85,3 +347,26 @@ class Settings:
     # MCMC analyses fitted at once, each in its own worker process (None: one per core, at most
     # one per MCMC analysis; 1: one after the other in this process). Results do not depend on it.
     jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        for key, (low, high) in SETTINGS_LIMITS.items():
+            value = getattr(self, key)
+            if key == "jobs" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise _fail(
+                    "settings",
+                    f"{key} must be a whole number from {low} to {high:,}, got {value!r}",
+                    f"e.g. {key} = {getattr(Settings, key) or 2}",
+                )
+        low, high = TARGET_ACCEPT_RANGE
+        value = self.target_accept
+        if not _is_number(value) or not low <= value < high:
+            raise _fail(
+                "settings", f"target_accept must be a number in [{low}, {high}), got {value!r}"
+            )
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The setting names (the keys of ``[settings]``)."""
+        return tuple(item.name for item in fields(cls))

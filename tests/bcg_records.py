@@ -27,7 +27,15 @@ tau = "{tau}"
 """
 
 
-def write_contrast_records(reference: Path, dataset: str, directory: Path, outcome: str, measure: str, moderator: str, study_prefix: str = "") -> Path:
+def write_contrast_records(
+    reference: Path,
+    dataset: str,
+    directory: Path,
+    outcome: str,
+    measure: str,
+    moderator: str,
+    study_prefix: str = "",
+) -> Path:
     """Write studies.csv (with the moderator) and contrasts.csv (estimate, se) for a dataset."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(reference / f"{dataset}.csv", newline="", encoding="utf-8") as handle:
@@ -36,11 +44,15 @@ def write_contrast_records(reference: Path, dataset: str, directory: Path, outco
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["study_id", "author", "year", moderator])
         for row in rows:
-            writer.writerow([f"{study_prefix}{row['study']}", row["author"], row["year"], row[moderator]])
+            writer.writerow(
+                [f"{study_prefix}{row['study']}", row["author"], row["year"], row[moderator]]
+            )
     with open(directory / "contrasts.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["study_id", "outcome", "measure", "estimate", "se"])
         for row in rows:
             se = math.sqrt(float(row["vi"]))
-            writer.writerow([f"{study_prefix}{row['study']}", outcome, measure, row["yi"], repr(se)])
+            writer.writerow(
+                [f"{study_prefix}{row['study']}", outcome, measure, row["yi"], repr(se)]
+            )
     return directory

@@ -16,17 +16,26 @@ def _write(path: Path, header, rows):
 
 
 def write_records(directory: Path, studies, contrasts, study_columns) -> Path:
-    """studies: list of dicts (study_id + study_columns); contrasts: (study, outcome, estimate, se)."""
+    """Write a records directory.
+
+    studies: list of dicts (study_id + study_columns); contrasts: (study, outcome, estimate, se).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     _write(
         directory / "studies.csv",
         ["study_id", *study_columns],
-        [[s["study_id"], *("" if s.get(c) is None else s[c] for c in study_columns)] for s in studies],
+        [
+            [s["study_id"], *("" if s.get(c) is None else s[c] for c in study_columns)]
+            for s in studies
+        ],
     )
     _write(
         directory / "contrasts.csv",
         ["study_id", "outcome", "measure", "estimate", "se"],
-        [[sid, outcome, "MD", repr(float(y)), repr(float(se))] for sid, outcome, y, se in contrasts],
+        [
+            [sid, outcome, "MD", repr(float(y)), repr(float(se))]
+            for sid, outcome, y, se in contrasts
+        ],
     )
     return directory
 
@@ -42,14 +51,20 @@ def outlier_records(directory: Path, seed=11, k=24, mu=0.3, tau=0.1, se=0.2, out
     return write_records(directory, studies, rows, [])
 
 
-def deficiency_records(directory: Path, seed=5, k=30, missing_every=3, slope=-0.8, intercept=-0.2, tau=0.05, se=0.1):
+def deficiency_records(
+    directory: Path, seed=5, k=30, missing_every=3, slope=-0.8, intercept=-0.2, tau=0.05, se=0.1
+):
     """Trials whose effect depends on log(baseline dp-ucMGP / 500); every third baseline missing.
 
     Population classes differ in baseline level, so the imputation sub-model can learn it.
     Returns the directory and a dict of the planted values.
     """
     rng = np.random.default_rng(seed)
-    classes = {"general": np.log(350 / 500), "CKD": np.log(900 / 500), "dialysis": np.log(2500 / 500)}
+    classes = {
+        "general": np.log(350 / 500),
+        "CKD": np.log(900 / 500),
+        "dialysis": np.log(2500 / 500),
+    }
     names = list(classes)
     studies, contrasts, truth = [], [], {}
     for i in range(k):
@@ -68,11 +83,15 @@ def deficiency_records(directory: Path, seed=5, k=30, missing_every=3, slope=-0.
             }
         )
         contrasts.append((sid, "cac", theta + se * rng.standard_normal(), se))
-    write_records(directory, studies, contrasts, ["population", "baseline_dpucmgp", "baseline_dpucmgp_stat"])
+    write_records(
+        directory, studies, contrasts, ["population", "baseline_dpucmgp", "baseline_dpucmgp_stat"]
+    )
     return directory, {"slope": slope, "intercept": intercept, "log_baseline": truth}
 
 
-def joint_records(directory: Path, seed=3, k=40, corr=0.8, tau=(1.0, 0.5), mu=(-1.0, -0.3), se=(0.2, 0.1)):
+def joint_records(
+    directory: Path, seed=3, k=40, corr=0.8, tau=(1.0, 0.5), mu=(-1.0, -0.3), se=(0.2, 0.1)
+):
     """Two outcomes (biomarker ``bio``, clinical ``clin``) with correlated true study effects."""
     rng = np.random.default_rng(seed)
     cov = np.array([[tau[0] ** 2, corr * tau[0] * tau[1]], [corr * tau[0] * tau[1], tau[1] ** 2]])
@@ -80,7 +99,9 @@ def joint_records(directory: Path, seed=3, k=40, corr=0.8, tau=(1.0, 0.5), mu=(-
     contrasts = []
     for i in range(k):
         for j, outcome in enumerate(("bio", "clin")):
-            contrasts.append((f"j{i:02d}", outcome, theta[i, j] + se[j] * rng.standard_normal(), se[j]))
+            contrasts.append(
+                (f"j{i:02d}", outcome, theta[i, j] + se[j] * rng.standard_normal(), se[j])
+            )
     studies = [{"study_id": f"j{i:02d}"} for i in range(k)]
     write_records(directory, studies, contrasts, [])
     return directory, {"corr": corr, "gamma": corr * tau[1] / tau[0], "mu": mu, "tau": tau}

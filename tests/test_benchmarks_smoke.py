@@ -16,11 +16,21 @@ def test_benchmark_quick_run_writes_a_results_table(tmp_path):
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
-        capture_output=True, text=True, cwd=REPO, timeout=900,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     text = out.read_text(encoding="utf-8")
     assert "| benchmark | median | spread | target | met | note |" in text
-    for name in ("exact random effects, k = 10 ", "MCMC meta-regression", "bcg RE `metak fit` process, exact",
-                 "bcg RE `metak fit` process, mcmc", "bundled `metak fit`, cold", "peak memory", "R metafor"):
+    for name in (
+        "exact random effects, k = 10 ",
+        "MCMC meta-regression",
+        "bcg RE `metak fit` process, exact",
+        "bcg RE `metak fit` process, mcmc",
+        "bundled `metak fit`, cold",
+        "peak memory",
+        "R metafor",
+    ):
         assert name in text, name

@@ -53,10 +53,16 @@ deficiency = { reference = 400, levels = [250, 800] }
         ("[[analysis]]\nname='a'\nmodel='random_effects'", "missing key 'outcome'"),
         ("[[analysis]]\nname='a'\noutcome='x'\nmodel='meta_regression'", "needs moderators"),
         ("[[analysis]]\nname='a'\noutcome='x'\n[analysis.priors]\ntau='halfnormal(-1)'", "tau"),
-        ("[[analysis]]\nname='a'\noutcome='x'\n[analysis.priors]\ntua='halfnormal(1)'", "unknown prior 'tua'"),
+        (
+            "[[analysis]]\nname='a'\noutcome='x'\n[analysis.priors]\ntua='halfnormal(1)'",
+            "unknown prior 'tua'",
+        ),
         ("[[analysis]]\nname='a'\noutcome='x'\n[[analysis]]\nname='a'\noutcome='y'", "used twice"),
         ("[[analysis]]\nname='a'\noutcomes=['x']\nmodel='joint'", "at least two outcomes"),
-        ("[settings]\ndraws=0\n[[analysis]]\nname='a'\noutcome='x'", "draws must be positive"),
+        (
+            "[settings]\ndraws=0\n[[analysis]]\nname='a'\noutcome='x'",
+            "draws must be a whole number from 1 to 10,000,000, got 0",
+        ),
         ("this is not toml", "not valid TOML"),
         ("", "no [[analysis]] tables"),
     ],
@@ -75,7 +81,7 @@ def test_jobs_setting():
     assert settings.jobs == 2
     _, settings = parse_config(BCG)
     assert settings.jobs is None  # default: one worker per core
-    with pytest.raises(ConfigError, match=r"jobs must be positive, got 0"):
+    with pytest.raises(ConfigError, match=r"jobs must be a whole number from 1 to 256, got 0"):
         parse_config("[settings]\njobs = 0\n" + BCG)
 
 
@@ -85,5 +91,5 @@ def test_cli_rejects_zero_jobs_in_one_line(tmp_path):
     done = run_metak("fit", "--jobs", "0", "--out", tmp_path / "out", timeout=300)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--jobs must be a whole number >= 1, got 0" in lines[0]
+    assert len(lines) == 1 and "argument --jobs: must be from 1 to 256, got 0" in lines[0]
     assert not (tmp_path / "out").exists()

@@ -8,13 +8,11 @@ for M in MD, SMD, ROM; see that directory's README.
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from metak.effects import hedges_g, log_ratio_of_means, mean_difference
-
 from tests.conftest import REFERENCE  # noqa: E402  (verbatim copy of ../shared/reference)
 
 # metafor wrote the values with 15 significant digits; the formulas are identical, so agreement is

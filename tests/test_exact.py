@@ -28,7 +28,6 @@ from scipy import integrate, stats
 from metak.errors import ConfigError
 from metak.exact import ExactPosterior, fit_exact, typical_within_variance
 from metak.priors import parse_prior
-
 from tests.conftest import REFERENCE  # noqa: E402  (verbatim copy of ../shared/reference)
 
 # The reference says "a correct exact implementation agrees to about 1e-3"; the brief asks 2e-3.

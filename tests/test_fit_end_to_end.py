@@ -26,8 +26,18 @@ from tests.conftest import REPO, run_metak
 pytestmark = pytest.mark.slow
 
 SUMMARY_COLUMNS = [
-    "analysis", "parameter", "mean", "sd", "q2.5", "q50", "q97.5",
-    "r_hat", "ess_bulk", "ess_tail", "method", "converged",
+    "analysis",
+    "parameter",
+    "mean",
+    "sd",
+    "q2.5",
+    "q50",
+    "q97.5",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
+    "method",
+    "converged",
 ]
 # Small sampler settings: this checks the plumbing, not the bundled answers (those are in results/).
 SMALL = ("--draws", "300", "--tune", "400", "--chains", "2")
@@ -46,8 +56,18 @@ def test_bundled_fit_writes_every_documented_file(bundled_run):
     assert done.returncode in (0, 3), done.stderr
     analyses = json.loads((out / "analyses.json").read_text())["analyses"]
     names = [entry["name"] for entry in analyses] if isinstance(analyses, list) else list(analyses)
-    for name in ("summary.csv", "summary.md", "study_effects.csv", "effects.csv", "unusable.csv",
-                 "claims.csv", "analyses.json", "manifest.json", "report.html", "README.md"):
+    for name in (
+        "summary.csv",
+        "summary.md",
+        "study_effects.csv",
+        "effects.csv",
+        "unusable.csv",
+        "claims.csv",
+        "analyses.json",
+        "manifest.json",
+        "report.html",
+        "README.md",
+    ):
         assert (out / name).is_file(), name
     for name in names:
         assert (out / "posterior" / f"{name}.nc").is_file(), name
@@ -56,7 +76,17 @@ def test_bundled_fit_writes_every_documented_file(bundled_run):
     assert set(summary["method"]) == {"exact", "mcmc"}
     assert set(summary["analysis"]) == set(names)
     effects = pd.read_csv(out / "study_effects.csv")
-    for column in ("analysis", "study_id", "yi", "vi", "ci_low", "ci_high", "derivation", "theta_mean", "weight_pct"):
+    for column in (
+        "analysis",
+        "study_id",
+        "yi",
+        "vi",
+        "ci_low",
+        "ci_high",
+        "derivation",
+        "theta_mean",
+        "weight_pct",
+    ):
         assert column in effects.columns
     claims = pd.read_csv(out / "claims.csv")
     assert {"claim_id", "verdict", "probability", "explanation"} <= set(claims.columns)
@@ -90,18 +120,30 @@ def test_summary_numbers_equal_the_posterior_files(bundled_run):
                 if np.isnan(row[column]):
                     assert np.isnan(expected)
                 else:
-                    assert row[column] == pytest.approx(expected, rel=1e-12, abs=1e-12), (name, row["parameter"], column)
+                    assert row[column] == pytest.approx(expected, rel=1e-12, abs=1e-12), (
+                        name,
+                        row["parameter"],
+                        column,
+                    )
         # And the stored draws give the summary: pooled effect (or intercept) and tau.
         posterior = tree["posterior"].to_dataset()
         table = rows.set_index("parameter")
         method = rows["method"].iloc[0]
         for parameter in ("mu", "tau"):
-            if parameter in posterior and posterior[parameter].ndim == 2 and parameter in table.index:
+            if (
+                parameter in posterior
+                and posterior[parameter].ndim == 2
+                and parameter in table.index
+            ):
                 draws = posterior[parameter].values.reshape(-1)
                 if method == "mcmc":  # the summary is computed from these very draws
-                    assert table.loc[parameter, "mean"] == pytest.approx(draws.mean(), rel=1e-9, abs=1e-12)
-                    assert table.loc[parameter, "q50"] == pytest.approx(np.quantile(draws, 0.5), rel=1e-9, abs=1e-12)
-                else:  # exact summaries; the file's draws are independent samples from that posterior
+                    assert table.loc[parameter, "mean"] == pytest.approx(
+                        draws.mean(), rel=1e-9, abs=1e-12
+                    )
+                    assert table.loc[parameter, "q50"] == pytest.approx(
+                        np.quantile(draws, 0.5), rel=1e-9, abs=1e-12
+                    )
+                else:  # exact summaries; the file's draws are independent posterior samples
                     mcse = table.loc[parameter, "sd"] / np.sqrt(draws.size)
                     assert abs(table.loc[parameter, "mean"] - draws.mean()) < 5 * mcse
         tree.close()
@@ -116,7 +158,9 @@ def test_same_seed_gives_byte_identical_summary(tmp_path):
     a = (tmp_path / "a" / "summary.csv").read_bytes()
     assert a == (tmp_path / "b" / "summary.csv").read_bytes()
     assert b"mcmc" in a and b"exact" in a
-    other = run_metak("fit", "--analysis", "cac_robust", "--seed", "6", *SMALL, "--quiet", "--out", tmp_path / "c")
+    other = run_metak(
+        "fit", "--analysis", "cac_robust", "--seed", "6", *SMALL, "--quiet", "--out", tmp_path / "c"
+    )
     assert other.returncode in (0, 3)
     assert (tmp_path / "c" / "summary.csv").read_bytes() != a  # the seed is used
 
@@ -137,9 +181,24 @@ def test_killing_a_run_midway_keeps_previous_results(tmp_path, how):
     before = _snapshot(out)
     # A second run that samples with MCMC; kill it once sampling has started.
     process = subprocess.Popen(
-        [sys.executable, "-m", "metak", "fit", "--analysis", "cac_robust", "--out", str(out),
-         "--draws", "20000", "--tune", "2000"],
-        cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "metak",
+            "fit",
+            "--analysis",
+            "cac_robust",
+            "--out",
+            str(out),
+            "--draws",
+            "20000",
+            "--tune",
+            "2000",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     deadline = time.monotonic() + 300
     for line in process.stderr:

@@ -28,10 +28,16 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("dataset", "outcome", "measure", "moderator", "tau_prior"), CASES)
-def test_fit_command_reproduces_exact_bayes(tmp_path, reference_dir, dataset, outcome, measure, moderator, tau_prior):
-    studies = write_contrast_records(reference_dir, dataset, tmp_path / "records", outcome, measure, moderator)
+def test_fit_command_reproduces_exact_bayes(
+    tmp_path, reference_dir, dataset, outcome, measure, moderator, tau_prior
+):
+    studies = write_contrast_records(
+        reference_dir, dataset, tmp_path / "records", outcome, measure, moderator
+    )
     config = tmp_path / "analyses.toml"
-    config.write_text(CONFIG_TEMPLATE.format(name="ref", outcome=outcome, moderator=moderator, tau=tau_prior))
+    config.write_text(
+        CONFIG_TEMPLATE.format(name="ref", outcome=outcome, moderator=moderator, tau=tau_prior)
+    )
     out = tmp_path / "results"
     done = run_metak("fit", "--studies", studies, "--config", config, "--out", out, "--quiet")
     assert done.returncode == 0, done.stderr
@@ -50,27 +56,55 @@ def test_fit_command_reproduces_exact_bayes(tmp_path, reference_dir, dataset, ou
         assert len(row) == 1, f"{analysis}/{ref['term']} missing from summary.csv"
         row = row.iloc[0]
         assert row["method"] == "exact"
-        for ours, theirs in (("mean", "mean"), ("sd", "sd"), ("q2.5", "q025"), ("q50", "q50"), ("q97.5", "q975")):
-            assert abs(row[ours] - ref[theirs]) <= EXACT_TOLERANCE, (analysis, ref["term"], ours, row[ours], ref[theirs])
+        for ours, theirs in (
+            ("mean", "mean"),
+            ("sd", "sd"),
+            ("q2.5", "q025"),
+            ("q50", "q50"),
+            ("q97.5", "q975"),
+        ):
+            assert abs(row[ours] - ref[theirs]) <= EXACT_TOLERANCE, (
+                analysis,
+                ref["term"],
+                ours,
+                row[ours],
+                ref[theirs],
+            )
         checked += 1
     assert checked == len(reference[~(reference["moderator_centered"] == False)])  # noqa: E712
 
 
 @pytest.mark.slow
 def test_uncentred_moderator_via_config(tmp_path, reference_dir):
-    studies = write_contrast_records(reference_dir, "raudenbush1985_SMD", tmp_path / "records", "SMD", "SMD", "weeks")
+    studies = write_contrast_records(
+        reference_dir, "raudenbush1985_SMD", tmp_path / "records", "SMD", "SMD", "weeks"
+    )
     config = tmp_path / "analyses.toml"
     config.write_text(
-        CONFIG_TEMPLATE.format(name="ref", outcome="SMD", moderator="weeks", tau="halfnormal(0.5)").replace(
-            'moderators = ["weeks"]', 'moderators = ["weeks"]\ncenter = "none"'
-        )
+        CONFIG_TEMPLATE.format(
+            name="ref", outcome="SMD", moderator="weeks", tau="halfnormal(0.5)"
+        ).replace('moderators = ["weeks"]', 'moderators = ["weeks"]\ncenter = "none"')
     )
     out = tmp_path / "results"
-    done = run_metak("fit", "--studies", studies, "--config", config, "--out", out, "--quiet", "--analysis", "ref_mr")
+    done = run_metak(
+        "fit",
+        "--studies",
+        studies,
+        "--config",
+        config,
+        "--out",
+        out,
+        "--quiet",
+        "--analysis",
+        "ref_mr",
+    )
     assert done.returncode == 0, done.stderr
     summary = pd.read_csv(out / "summary.csv").set_index("parameter")
     reference = pd.read_csv(reference_dir / "exact_bayes.csv")
-    reference = reference[(reference["dataset"] == "raudenbush1985_SMD") & (reference["moderator_centered"] == False)]  # noqa: E712
+    reference = reference[
+        (reference["dataset"] == "raudenbush1985_SMD")
+        & ~reference["moderator_centered"].astype(bool)
+    ]
     for _, ref in reference.iterrows():
         assert abs(summary.loc[ref["term"], "mean"] - ref["mean"]) <= EXACT_TOLERANCE
         assert abs(summary.loc[ref["term"], "q97.5"] - ref["q975"]) <= EXACT_TOLERANCE

@@ -17,6 +17,8 @@ import pytest
 import xarray as xr
 
 import metak
+from metak.fitting.deficiency import moderator_counts
+from metak.fitting.parameters import summary_parameters
 from metak.priors import parse_prior
 from metak.spec import AnalysisSpec, DeficiencySpec
 from tests.bcg_records import write_contrast_records
@@ -44,7 +46,14 @@ def _spec(name, outcome, model, moderators=(), tau="halfnormal(1.0)"):
         priors |= {"intercept": parse_prior("normal(0, 10)"), "slope": parse_prior("normal(0, 10)")}
     else:
         priors |= {"mu": parse_prior("normal(0, 10)")}
-    return AnalysisSpec(name=name, outcome=outcome, model=model, moderators=tuple(moderators), priors=priors, method="mcmc")
+    return AnalysisSpec(
+        name=name,
+        outcome=outcome,
+        model=model,
+        moderators=tuple(moderators),
+        priors=priors,
+        method="mcmc",
+    )
 
 
 CASES = [
@@ -55,8 +64,12 @@ CASES = [
 
 
 @pytest.mark.parametrize(("dataset", "outcome", "moderator", "tau_prior"), CASES)
-def test_mcmc_matches_exact_reference_within_monte_carlo_error(tmp_path, reference_dir, dataset, outcome, moderator, tau_prior):
-    records = write_contrast_records(reference_dir, dataset, tmp_path / "r", outcome, outcome, moderator)
+def test_mcmc_matches_exact_reference_within_monte_carlo_error(
+    tmp_path, reference_dir, dataset, outcome, moderator, tau_prior
+):
+    records = write_contrast_records(
+        reference_dir, dataset, tmp_path / "r", outcome, outcome, moderator
+    )
     specs = [
         _spec("re", outcome, "random_effects", tau=tau_prior),
         _spec("mr", outcome, "meta_regression", [moderator], tau=tau_prior),
@@ -72,9 +85,7 @@ def test_mcmc_matches_exact_reference_within_monte_carlo_error(tmp_path, referen
         expected += 1
         analysis = result.analyses["mr" if has_moderator else "re"]
         assert analysis.method == "mcmc" and analysis.converged, analysis.messages
-        params = metak.posterior.summary_parameters(
-            analysis.datatree["posterior"].to_dataset(), analysis.data
-        )
+        params = summary_parameters(analysis.datatree["posterior"].to_dataset(), analysis.data)
         draws = np.asarray(params[ref["term"]])
         flat = draws.reshape(-1)
         checks = [
@@ -82,13 +93,22 @@ def test_mcmc_matches_exact_reference_within_monte_carlo_error(tmp_path, referen
             ("sd", flat.std(ddof=1), ref["sd"], _mcse(draws, "sd")),
         ]
         for column, prob in (("q025", 0.025), ("q50", 0.5), ("q975", 0.975)):
-            checks.append((column, np.quantile(flat, prob), ref[column], _mcse(draws, "quantile", prob)))
+            checks.append(
+                (column, np.quantile(flat, prob), ref[column], _mcse(draws, "quantile", prob))
+            )
         if np.isfinite(ref["p_gt0"]):
             p = float((flat > 0).mean())
             ess = float(analysis.summary.set_index("parameter").loc[ref["term"], "ess_bulk"])
             checks.append(("p_gt0", p, ref["p_gt0"], np.sqrt(max(p * (1 - p), 1e-4) / ess)))
         for column, ours, theirs, se in checks:
-            assert abs(ours - theirs) <= N_MCSE * se + ABS_SLACK, (dataset, ref["term"], column, ours, theirs, se)
+            assert abs(ours - theirs) <= N_MCSE * se + ABS_SLACK, (
+                dataset,
+                ref["term"],
+                column,
+                ours,
+                theirs,
+                se,
+            )
         checked += 1
     assert checked == expected >= 2  # every applicable reference row (mu, tau; + slope, intercept)
 
@@ -112,11 +132,15 @@ def test_robust_model_resists_outliers_and_recovers_planted_effect(tmp_path):
 
 def test_deficiency_regression_imputes_missing_baselines_and_recovers_slope(tmp_path):
     records, truth = deficiency_records(tmp_path / "r")
-    spec = AnalysisSpec(name="def", outcome="cac", model="meta_regression", deficiency=DeficiencySpec())
+    spec = AnalysisSpec(
+        name="def", outcome="cac", model="meta_regression", deficiency=DeficiencySpec()
+    )
     result = metak.fit(records, config=[spec], seed=11)
     main = result.analyses["def"]
     assert main.method == "mcmc" and main.converged, main.messages
-    assert main.counts["deficiency_measured"] == 20 and main.counts["deficiency_imputed"] == 10
+    counts = moderator_counts(main.data)
+    assert counts["measured"]["log_baseline_dpucmgp"] == 20
+    assert counts["imputed"]["log_baseline_dpucmgp"] == 10
     twin = result.analyses["def_complete_case"]
     assert twin.data.k == 20
     s = main.summary.set_index("parameter")
@@ -126,7 +150,10 @@ def test_deficiency_regression_imputes_missing_baselines_and_recovers_slope(tmp_
     assert s.loc["p_more_deficient_more_benefit", "mean"] > 0.99
     # Imputed baselines land near the planted ones (class spread 0.25 on the log scale).
     imputed = main.datatree["posterior"]["log_baseline_imputed"].mean(("chain", "draw"))
-    errors = [float(imputed.sel(imputed_study=sid)) - truth["log_baseline"][sid] for sid in imputed["imputed_study"].values]
+    errors = [
+        float(imputed.sel(imputed_study=sid)) - truth["log_baseline"][sid]
+        for sid in imputed["imputed_study"].values
+    ]
     assert len(errors) == 10
     assert np.sqrt(np.mean(np.square(errors))) < 0.45
     # Imputation propagates uncertainty: the slope is no more certain than with complete cases
@@ -156,19 +183,27 @@ def test_uncertain_prepost_correlation_is_a_parameter(tmp_path):
     """Change scores derived with an assumed r enter with r as a parameter (beta(6, 4) prior)."""
     directory = tmp_path / "r"
     directory.mkdir()
-    (directory / "studies.csv").write_text("study_id\n" + "\n".join(f"a{i}" for i in range(4)) + "\n")
+    (directory / "studies.csv").write_text(
+        "study_id\n" + "\n".join(f"a{i}" for i in range(4)) + "\n"
+    )
     lines = ["study_id,outcome,arm,timepoint,n,mean,sd,unit"]
     rng = np.random.default_rng(1)
     for i in range(4):
         for arm, shift in (("treatment", -0.5), ("control", 0.0)):
             base = 10 + rng.normal()
             lines.append(f"a{i},pwv,{arm},baseline,40,{base:.3f},1.5,m/s")
-            lines.append(f"a{i},pwv,{arm},followup,40,{base + shift + 0.1 * rng.normal():.3f},1.6,m/s")
+            lines.append(
+                f"a{i},pwv,{arm},followup,40,{base + shift + 0.1 * rng.normal():.3f},1.6,m/s"
+            )
     (directory / "arms.csv").write_text("\n".join(lines) + "\n")
     # r = 0.6 is the correlation the change scores are derived with (the Beta(6, 4) prior's mean).
-    (directory / "outcomes.csv").write_text("outcome,direction,prepost_r\npwv,lower_is_better,0.6\n")
+    (directory / "outcomes.csv").write_text(
+        "outcome,direction,prepost_r\npwv,lower_is_better,0.6\n"
+    )
     spec = AnalysisSpec(name="pwv", outcome="pwv", model="random_effects")
-    fixed = AnalysisSpec(name="pwv_fixed", outcome="pwv", model="random_effects", prepost_r_uncertain=False)
+    fixed = AnalysisSpec(
+        name="pwv_fixed", outcome="pwv", model="random_effects", prepost_r_uncertain=False
+    )
     result = metak.fit(directory, config=[spec, fixed], seed=3)
     uncertain = result.analyses["pwv"]
     assert uncertain.method == "mcmc" and "r_prepost" in uncertain.datatree["posterior"]
@@ -185,20 +220,23 @@ def test_uncertain_prepost_correlation_is_a_parameter(tmp_path):
     mu = summary.loc["mu"]
     mu_sd = reference["mu_sd"]
     assert abs(mu["mean"] - reference["mean"]) < 4 * mu_sd / np.sqrt(mu["ess_bulk"])
-    quantile_se = np.sqrt(0.025 * 0.975 / mu["ess_tail"]) / (np.exp(-0.5 * 1.96**2) / np.sqrt(2 * np.pi))
+    quantile_se = np.sqrt(0.025 * 0.975 / mu["ess_tail"]) / (
+        np.exp(-0.5 * 1.96**2) / np.sqrt(2 * np.pi)
+    )
     for column in ("q2.5", "q97.5"):
         assert abs(mu[column] - reference[column]) < 4 * quantile_se * mu_sd, column
 
 
 def _posterior_over_r_by_quadrature(directory, spec) -> dict:
     """Posterior of r and mu when r is a parameter, by integrating the exact path over r."""
-    from metak.dataset import build_analysis_data
     from metak.exact import NormalMixture, fit_exact
-    from metak.fit_common import prepost_r_terms, resolve_priors, within_variance
+    from metak.fitting.data import build_analysis_data
+    from metak.fitting.design import prepost_r_terms, within_variance
+    from metak.fitting.prior_choice import priors_in_force
 
     records = metak.load_studies(directory)
     data = build_analysis_data(metak.compute_effects(records).effects, records, spec)
-    priors, _ = resolve_priors(spec, data)
+    priors, _ = priors_in_force(spec, data)
     base = within_variance(data)
     slope, r0 = prepost_r_terms(data)
     assert np.all(slope < 0)  # the test needs change scores whose variance depends on r
@@ -214,7 +252,7 @@ def _posterior_over_r_by_quadrature(directory, spec) -> dict:
     weights = node_weights * np.exp(np.array(log_weights) - max(log_weights))
     weights /= weights.sum()
     mu = NormalMixture(
-        np.concatenate([w * m.weights for w, m in zip(weights, mixtures)]),
+        np.concatenate([w * m.weights for w, m in zip(weights, mixtures, strict=True)]),
         np.concatenate([m.means for m in mixtures]),
         np.concatenate([m.sds for m in mixtures]),
     )
@@ -231,10 +269,23 @@ def _posterior_over_r_by_quadrature(directory, spec) -> dict:
 
 
 def test_gate_flags_starved_fit_and_exit_code_3(tmp_path, reference_dir):
-    records = write_contrast_records(reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat")
+    records = write_contrast_records(
+        reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat"
+    )
     out = tmp_path / "out"
     done = run_metak(
-        "fit", "--studies", records, "--out", out, "--method", "mcmc", "--draws", "20", "--tune", "15", "--quiet"
+        "fit",
+        "--studies",
+        records,
+        "--out",
+        out,
+        "--method",
+        "mcmc",
+        "--draws",
+        "20",
+        "--tune",
+        "15",
+        "--quiet",
     )
     assert done.returncode == 3, done.stderr
     assert "diagnostics" in done.stderr.lower()

@@ -1,5 +1,5 @@
-"""Speed machinery that must not change any answer: the loop-copy nutpie compile, parallel
-MCMC analyses in worker processes, and workers that end with their parent."""
+"""Parallel MCMC analyses in worker processes: the same answers as one after the other, workers
+that end with their parent, and a plain script without a ``__main__`` guard told what to add."""
 
 from __future__ import annotations
 
@@ -23,49 +23,31 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 
-def _bcg_model(reference_dir):
-    import pymc as pm
-
-    data = pd.read_csv(reference_dir / "bcg_logRR.csv")
-    with pm.Model() as model:
-        mu = pm.Normal("mu", 0, 10)
-        tau = pm.HalfNormal("tau", 1)
-        pm.Normal("y", mu, pm.math.sqrt(data["vi"].to_numpy() + tau**2), observed=data["yi"].to_numpy())
-        pm.Deterministic("tau2", tau**2)
-    return model
-
-
-def test_loop_copy_compile_gives_the_same_draws(reference_dir):
-    """metak's C callbacks copy with a loop instead of ``out[...] = values``: the sampler must
-    see the same log density and gradient, so the same seed gives the same draws."""
-    import nutpie
-
-    from metak.nutpie_compile import compile_for_nutpie
-
-    model = _bcg_model(reference_dir)
-    trees = [
-        nutpie.sample(
-            compile_for_nutpie(model, loop_copy=loop_copy),
-            draws=200, tune=200, chains=2, cores=2, seed=4, progress_bar=False,
-        )
-        for loop_copy in (True, False)
-    ]
-    for name in ("mu", "tau", "tau2"):
-        np.testing.assert_array_equal(trees[0].posterior[name].values, trees[1].posterior[name].values)
-
-
 def _specs():
     priors = {"tau": parse_prior("halfnormal(1.0)")}
-    re = AnalysisSpec(name="re", outcome="logRR", model="random_effects", method="mcmc",
-                      priors=priors | {"mu": parse_prior("normal(0, 10)")})
-    mr = AnalysisSpec(name="mr", outcome="logRR", model="meta_regression", moderators=("ablat",),
-                      method="mcmc", priors=priors | {"intercept": parse_prior("normal(0, 10)"),
-                                                      "slope": parse_prior("normal(0, 10)")})
+    re = AnalysisSpec(
+        name="re",
+        outcome="logRR",
+        model="random_effects",
+        method="mcmc",
+        priors=priors | {"mu": parse_prior("normal(0, 10)")},
+    )
+    mr = AnalysisSpec(
+        name="mr",
+        outcome="logRR",
+        model="meta_regression",
+        moderators=("ablat",),
+        method="mcmc",
+        priors=priors
+        | {"intercept": parse_prior("normal(0, 10)"), "slope": parse_prior("normal(0, 10)")},
+    )
     return [re, mr]
 
 
 def test_worker_processes_do_not_change_results(tmp_path, reference_dir):
-    records = write_contrast_records(reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat")
+    records = write_contrast_records(
+        reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat"
+    )
     serial = metak.fit(records, config=_specs(), seed=9, draws=300, tune=300, jobs=1)
     parallel = metak.fit(records, config=_specs(), seed=9, draws=300, tune=300, jobs=2)
     pd.testing.assert_frame_equal(serial.summary, parallel.summary)
@@ -75,6 +57,48 @@ def test_worker_processes_do_not_change_results(tmp_path, reference_dir):
             serial.datatree(name)["posterior"]["tau"].values,
             parallel.datatree(name)["posterior"]["tau"].values,
         )
+
+
+UNGUARDED_SCRIPT = """
+import metak
+from metak.spec import AnalysisSpec
+
+specs = [
+    AnalysisSpec(name="re", outcome="logRR", model="random_effects", method="mcmc"),
+    AnalysisSpec(name="robust", outcome="logRR", model="robust"),
+]
+metak.fit({records!r}, config=specs, draws=100, tune=100, jobs=2)
+print("fitted")
+"""
+
+
+def test_script_without_main_guard_is_told_what_to_add(tmp_path, reference_dir):
+    """Spawned workers re-run the script that started them; without an
+    ``if __name__ == "__main__":`` guard that would call metak.fit again in every worker, for
+    ever. The run must stop with one line saying what to add, and leave no worker behind."""
+    records = write_contrast_records(
+        reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat"
+    )
+    script = tmp_path / "analysis.py"
+    script.write_text(UNGUARDED_SCRIPT.format(records=str(records)))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 1, done.stderr
+    assert "fitted" not in done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("metak.fitting.parallel.WorkerBootstrapError: the MCMC worker")
+    assert 'if __name__ == "__main__":' in lines[-1]
+    guarded = tmp_path / "guarded.py"
+    body = "\n".join(
+        "    " + line for line in UNGUARDED_SCRIPT.format(records=str(records)).splitlines()
+    )
+    guarded.write_text('if __name__ == "__main__":\n' + body + "\n")
+    done = subprocess.run(
+        [sys.executable, str(guarded)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "fitted"
 
 
 def _children(pid: int) -> set[int]:
@@ -89,16 +113,37 @@ def _children(pid: int) -> set[int]:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_workers_end_when_the_parent_is_killed(tmp_path, reference_dir):
-    records = write_contrast_records(reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat")
+    records = write_contrast_records(
+        reference_dir, "bcg_logRR", tmp_path / "r", "logRR", "logRR", "ablat"
+    )
     config = tmp_path / "a.toml"
     config.write_text(
         '[[analysis]]\nname = "re"\noutcome = "logRR"\nmodel = "random_effects"\nmethod = "mcmc"\n'
         '[[analysis]]\nname = "robust"\noutcome = "logRR"\nmodel = "robust"\n'
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "metak", "fit", "--studies", str(records), "--config", str(config),
-         "--out", str(tmp_path / "out"), "--draws", "200000", "--tune", "2000", "--jobs", "2"],
-        cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        [
+            sys.executable,
+            "-m",
+            "metak",
+            "fit",
+            "--studies",
+            str(records),
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "out"),
+            "--draws",
+            "200000",
+            "--tune",
+            "2000",
+            "--jobs",
+            "2",
+        ],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
     )
     deadline = time.monotonic() + 120
     for line in process.stderr:

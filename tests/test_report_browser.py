@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.report_fixture import make_results
 
 from metak.report import build_report
+from tests.report_fixture import make_results
 
 pytestmark = pytest.mark.browser
 

@@ -2,7 +2,7 @@
 
 :func:`build_model` returns the model and a :class:`ModelParts` record saying which variables
 it holds, so sampling, diagnostics and packaging never guess at names. Every model uses the
-stable posterior names of :mod:`metak.posterior` (``mu``, ``beta``, ``tau``, ``theta``,
+stable posterior names of :mod:`metak.fitting.parameters` (``mu``, ``beta``, ``tau``, ``theta``,
 ``theta_new``, ``nu``, ``r_prepost``; joint models ``mu``/``tau`` over ``outcome``, ``corr``,
 ``gamma_link``).
 """

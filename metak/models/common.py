@@ -8,9 +8,10 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from metak.fit_common import PREPOST_VARIANCE_FLOOR, prepost_r_terms
+from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms
 
 __all__ = ["ModelParts", "prior_variable", "within_sd", "pointwise_loglik"]
+
 
 @dataclass(frozen=True)
 class ModelParts:
@@ -23,7 +24,7 @@ class ModelParts:
     report_vars: tuple[str, ...] = ()  # posterior variables stored and gated
     notes: tuple[str, ...] = ()
     imputed: dict = field(default_factory=dict)  # study id -> index into "log_baseline_imputed"
-    theta_new: bool = False  # theta_new is drawn after sampling (metak.generated)
+    theta_new: bool = False  # theta_new is drawn after sampling (metak.fitting.mcmc.generated)
     # theta is drawn after sampling from the Deterministics theta_mean and theta_sd
     theta_conditional: bool = False
 

@@ -21,8 +21,9 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from metak.fitting.deficiency import DEFICIENCY_MODERATOR
+from metak.models.common import prior_variable
 from metak.priors import Prior
-from metak.spec import DEFICIENCY_MODERATOR
 
 __all__ = ["impute_moderator", "DEFAULT_MODERATOR_SD_PRIOR"]
 
@@ -37,11 +38,12 @@ DEFAULT_MODERATOR_SD_PRIOR = Prior("lognormal", (-1.2, 0.3))
 def impute_moderator(data, priors: dict):
     """Design-matrix tensor with missing deficiency values replaced by model variables.
 
-    Returns ``(X, imputed, notes)``: ``imputed`` maps each imputed study id to its index in the
+    Reads the analysis' :class:`~metak.fitting.deficiency.DeficiencyInputs` (population classes,
+    inclusion thresholds, baselines of other studies). Returns ``(X, imputed, notes)``:
+    ``imputed`` maps each imputed study id to its index in the
     ``log_baseline_imputed`` variable.
     """
-    from metak.models.common import prior_variable
-
+    inputs = data.deficiency
     j = data.moderator_names.index(DEFICIENCY_MODERATOR)
     others = np.delete(data.missing_mask, j, axis=1)
     if others.any():
@@ -50,10 +52,10 @@ def impute_moderator(data, priors: dict):
     row_study = np.array([studies.index(s) for s in data.study_id])
     first_row = np.array([list(data.study_id).index(s) for s in studies])
     values = data.X[first_row, j]
-    groups_of = np.array([data.group[i] if data.group else "all" for i in first_row], dtype=object)
-    lower = data.lower[first_row, j] if data.lower is not None else np.full(len(studies), np.nan)
-    pool_groups = np.array([g for g, _ in data.marker_pool], dtype=object)
-    pool_values = np.array([x for _, x in data.marker_pool], dtype=float)
+    groups_of = np.array([inputs.group[i] for i in first_row], dtype=object)
+    lower = inputs.lower[first_row]
+    pool_groups = np.array([g for g, _ in inputs.marker_pool], dtype=object)
+    pool_values = np.array([x for _, x in inputs.marker_pool], dtype=float)
     groups = sorted(set(groups_of) | set(pool_groups))
     group_index = np.array([groups.index(g) for g in groups_of])
     pool_index = np.array([groups.index(g) for g in pool_groups], dtype=int)
@@ -67,7 +69,9 @@ def impute_moderator(data, priors: dict):
     group_mean = pm.Deterministic(
         "imputation_group_mean", overall + between * offset, dims="imputation_group"
     )
-    within = prior_variable("imputation_sd", priors.get("moderator_sd") or DEFAULT_MODERATOR_SD_PRIOR)
+    within = prior_variable(
+        "imputation_sd", priors.get("moderator_sd") or DEFAULT_MODERATOR_SD_PRIOR
+    )
     if measured.any():
         pm.Normal(
             "log_baseline_observed",
@@ -99,7 +103,12 @@ def impute_moderator(data, priors: dict):
         pieces.append((np.flatnonzero(bounded), centre + within * standard))
     if (~bounded).any():
         standard = pm.Normal("log_baseline_free_z", 0.0, 1.0, shape=int((~bounded).sum()))
-        pieces.append((np.flatnonzero(~bounded), group_mean[group_index[missing[~bounded]]] + within * standard))
+        pieces.append(
+            (
+                np.flatnonzero(~bounded),
+                group_mean[group_index[missing[~bounded]]] + within * standard,
+            )
+        )
     imputed_vector = pt.zeros(len(missing))
     for positions, variable in pieces:
         imputed_vector = pt.set_subtensor(imputed_vector[positions], variable)

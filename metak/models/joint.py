@@ -22,9 +22,9 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from metak.models.common import ModelParts, pointwise_loglik, prior_variable, within_sd
-from metak.priors import Prior, unit_information_sd
+from metak.priors import unit_information_sd
 
-__all__ = ["build_joint_model", "joint_priors", "outcome_scales", "LKJ_ETA"]
+__all__ = ["build_joint_model", "outcome_scales", "lkj_cholesky", "LKJ_ETA"]
 
 # LKJ(2) shrinks correlations mildly towards 0 (density ∝ (1 - r^2) for two outcomes): with a
 # handful of studies reporting two outcomes, a flat prior on the correlation would be reported
@@ -50,20 +50,6 @@ def outcome_scales(data) -> dict:
     return scales
 
 
-def joint_priors(spec, data) -> dict:
-    """Priors of a joint model, on the standardised (unit information SD) scale."""
-    from metak.fit_common import DEFAULT_R_PRIOR
-
-    given = spec.priors
-    priors = {
-        "mu": given.get("mu") or Prior("normal", (0.0, 4.0)),
-        "tau": given.get("tau") or Prior("halfnormal", (0.5,)),
-    }
-    if data.has_uncertain_r:
-        priors["r"] = given.get("r") or DEFAULT_R_PRIOR
-    return priors
-
-
 def lkj_cholesky(name: str, n: int, eta: float):
     """Cholesky factor L of a correlation matrix R = L L' with an LKJ(eta) prior, built from
     canonical partial correlations (the C-vine of Lewandowski, Kurowicka & Joe 2009).
@@ -80,8 +66,9 @@ def lkj_cholesky(name: str, n: int, eta: float):
     unit = pm.Beta(name, alpha=alpha, beta=alpha, shape=len(levels))
     partial = 2 * unit - 1
     index = {}
-    for position, (k, j) in enumerate((k, j) for k in range(n - 1) for j in range(k + 1, n)):
-        index[(k, j)] = position
+    pairs = ((level, j) for level in range(n - 1) for j in range(level + 1, n))
+    for position, pair in enumerate(pairs):
+        index[pair] = position
     rows = []
     for i in range(n):
         row, remaining = [], 1.0
@@ -125,7 +112,7 @@ def build_joint_model(data, priors: dict):
         theta_study = pm.Deterministic(
             "theta_study", (mu_std + deviations) * scale, dims=("joint_study", "outcome")
         )
-        mu = pm.Deterministic("mu", mu_std * scale, dims="outcome")
+        pm.Deterministic("mu", mu_std * scale, dims="outcome")
         tau = pm.Deterministic("tau", tau_std * scale, dims="outcome")
         corr = pm.Deterministic("corr", chol_corr @ chol_corr.T, dims=("outcome", "outcome_bis"))
         theta = pm.Deterministic("theta", theta_study[study_index, outcome_index], dims="study")
@@ -135,9 +122,7 @@ def build_joint_model(data, priors: dict):
             pm.Deterministic(
                 "gamma_link", corr[others, b] * tau[others] / tau[b], dims="linked_outcome"
             )
-        y = pm.Normal(
-            "y", mu=theta, sigma=within_sd(data, priors), observed=data.y, dims="study"
-        )
+        y = pm.Normal("y", mu=theta, sigma=within_sd(data, priors), observed=data.y, dims="study")
         pointwise_loglik(y, data.y)
     report = ["mu", "tau", "corr", "theta", "mu_std", "tau_std"]
     if linked:
@@ -149,4 +134,3 @@ def build_joint_model(data, priors: dict):
         + ", ".join(f"{o} {scales[o]:.4g}" for o in outcomes)
     ]
     return model, ModelParts(report_vars=tuple(report), notes=tuple(notes))
-

@@ -7,10 +7,11 @@ moves only in the hyperparameters, which removes the funnel between tau and the 
 that makes centred *and* non-centred versions mix slowly for some data sets. The shrunken study
 effects are drawn exactly from their conditional posterior after sampling:
 
-    theta_i | b, tau, y = B_i y_i + (1 - B_i) x_i'b + sqrt(B_i v_i) e_i,  B_i = s_i^2 / (s_i^2 + v_i)
+    theta_i | b, tau, y = B_i y_i + (1 - B_i) x_i'b + sqrt(B_i v_i) e_i,
+    B_i = s_i^2 / (s_i^2 + v_i)
 
-with ``e_i`` independent standard normal draws (:mod:`metak.generated`); the model computes the
-conditional mean and SD with every draw.
+with ``e_i`` independent standard normal draws (:mod:`metak.fitting.mcmc.generated`); the model
+computes the conditional mean and SD with every draw.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from metak.fit_common import coefficient_names
+from metak.fitting.design import coefficient_names
 from metak.models.common import ModelParts, pointwise_loglik, prior_variable, within_sd
 from metak.models.imputation import impute_moderator
 
@@ -74,12 +75,13 @@ def build_univariate_model(data, priors: dict):
         y = pm.Normal("y", mu=fitted, sigma=pt.sqrt(v + spread2), observed=data.y, dims="study")
         pointwise_loglik(y, data.y)
         # theta_i | rest ~ N(theta_mean_i, theta_sd_i^2): the sampler computes the two moments
-        # with every draw and metak.generated draws theta from them, so the k standard normal
+        # with every draw and metak.fitting.mcmc.generated draws theta from them, so the k
+        # standard normal
         # variables of the old formulation no longer take up k of the sampler's dimensions.
         shrink = spread2 / (spread2 + v)
         pm.Deterministic("theta_mean", shrink * data.y + (1 - shrink) * fitted, dims="study")
         pm.Deterministic("theta_sd", pt.sqrt(shrink * v), dims="study")
-        # theta_new = mu + tau * z is drawn after sampling (metak.generated), not sampled.
+        # theta_new = mu + tau * z is drawn after sampling (metak.fitting.mcmc.generated).
     report = ["mu", "tau", "theta", "theta_new"]
     if beta is not None:
         report.insert(1, "beta")

@@ -1,4 +1,4 @@
-"""Write a :class:`~metak.fitting.FitResult` as the documented files of ``results/``.
+"""Write a :class:`~metak.fitting.result.FitResult` as the documented files of ``results/``.
 
 See docs in README.md ("What results/ holds"). Everything is written into a staging directory by
 :func:`write_results`; the caller moves it into place (see :mod:`metak.output.files`).
@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
+from metak.fitting.deficiency import analysis_record as deficiency_record
+from metak.fitting.deficiency import moderator_counts
+from metak.fitting.result import AnalysisResult, FitResult
 from metak.output.files import write_csv_atomic
 
 __all__ = ["write_results", "summary_markdown", "RESULTS_README"]
@@ -73,31 +76,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "# metak summary\n\nRaw numbers are in summary.csv.\n\n" + "\n".join(lines) + "\n"
 
 
-def _moderator_counts(data) -> dict:
-    """Per moderator: how many studies had a measured value and how many were imputed."""
-    measured, imputed = {}, {}
-    for j, name in enumerate(data.moderator_names):
-        missing = np.isnan(data.X_raw[:, j])
-        measured[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if not m})
-        imputed[name] = len({s for s, m in zip(data.study_id, missing, strict=True) if m})
-    return {"measured": measured, "imputed": imputed}
-
-
-def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:
-    """The analysis' summary rows as a Dataset (dim ``parameter``), stored in its posterior file
-    so that the file alone carries the numbers of summary.csv (exact fits' summaries are exact,
-    not recomputed from the stored draws)."""
-    numeric = ["mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk", "ess_tail"]
-    frame = summary.set_index("parameter")
-    data = {column: (("parameter",), frame[column].to_numpy(dtype=float)) for column in numeric}
-    data["converged"] = (("parameter",), frame["converged"].to_numpy(dtype=bool))
-    dataset = xr.Dataset(data, coords={"parameter": frame.index.to_numpy(dtype=str)})
-    dataset.attrs["method"] = str(frame["method"].iloc[0]) if len(frame) else ""
-    return dataset
-
-
-def _analysis_record(result) -> dict:
-    """One entry of analyses.json (the report reads these keys)."""
+def _analysis_record(result: AnalysisResult) -> dict:
+    """One entry of analyses.json (the report reads these keys; README documents them)."""
     spec = result.spec
     data = result.data
     outcomes = list(spec.outcomes) or [spec.outcome]
@@ -115,11 +95,11 @@ def _analysis_record(result) -> dict:
             "reference_levels": dict(zip(data.moderator_names, data.centers, strict=True)),
         },
         "direction": data.direction,
-        "outcome_description": "; ".join(m.get("description") or "" for m in meta if m.get("description")),
-        "unit": ", ".join(sorted({m.get("unit") for m in meta if m.get("unit")})),
+        "outcome_description": "; ".join(m["description"] for m in meta if m.get("description")),
+        "unit": ", ".join(dict.fromkeys(m["unit"] for m in meta if m.get("unit"))),
         "k": data.k,
         "n_studies": data.n_studies,
-        "counts": _moderator_counts(data),
+        "counts": moderator_counts(data),
         "method": result.method,
         "converged": result.converged,
         "diagnostics": list(result.messages),
@@ -127,19 +107,16 @@ def _analysis_record(result) -> dict:
         "excluded": data.excluded,
         "notes": list(data.notes),
         "seconds": result.seconds,
-        "extra": result.counts,
+        "exact": asdict(result.exact) if result.exact is not None else None,
+        "mcmc": asdict(result.mcmc) if result.mcmc is not None else None,
     }
-    if spec.deficiency is not None:
-        record["deficiency"] = {
-            "reference_pmol_per_l": spec.deficiency.reference,
-            "levels_pmol_per_l": list(spec.deficiency.levels),
-            "imputed": spec.deficiency.impute,
-            "marker_outcome": spec.deficiency.marker_outcome,
-        }
+    deficiency = deficiency_record(spec)
+    if deficiency is not None:
+        record["deficiency"] = deficiency
     return record
 
 
-def write_results(fit_result, staging: Path, manifest: dict) -> None:
+def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
     """Write every result file into ``staging`` (which becomes ``results/``)."""
     staging = Path(staging)
     (staging / "posterior").mkdir(parents=True, exist_ok=True)
@@ -172,11 +149,9 @@ def write_results(fit_result, staging: Path, manifest: dict) -> None:
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
     write_json({"analyses": analyses}, staging / "analyses.json")
     for name, result in fit_result.analyses.items():
-        tree = result.datatree.copy()
-        tree["summary"] = summary_dataset(result.summary)
         # libnetcdf (netCDF4) writes a posterior file in ~0.05 s, h5netcdf in ~0.35 s (its
         # per-variable HDF5 bookkeeping in Python): it adds up over a dozen analyses.
-        tree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="netcdf4")
+        result.datatree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="netcdf4")
     readme = resources.files("metak.output").joinpath(RESULTS_README).read_text(encoding="utf-8")
     (staging / "README.md").write_text(readme, encoding="utf-8")
     write_json(manifest, staging / "manifest.json")

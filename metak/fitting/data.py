@@ -2,7 +2,8 @@
 
 This is where an :class:`~metak.spec.AnalysisSpec` meets the data: which rows enter (outcome,
 design, include flag), what the moderator matrix is (centring, dummy coding, the built-in
-deficiency moderator), and which moderator values are missing and must be imputed.
+deficiency moderator from :mod:`metak.fitting.deficiency`), and which moderator values are
+missing and must be imputed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from metak.errors import ConfigError
-from metak.spec import DEFICIENCY_MODERATOR, AnalysisSpec
+from metak.fitting.deficiency import DEFICIENCY_MODERATOR, DeficiencyInputs, moderator_inputs
+from metak.spec import CENTER_MAX_ABS, AnalysisSpec
 
-__all__ = ["AnalysisData", "build_analysis_data", "baseline_marker_by_study"]
+__all__ = ["AnalysisData", "build_analysis_data"]
 
 # Designs pooled by default when the study table records a design: single-arm and
 # non-randomised studies are kept in the records but left out of pooled estimates.
@@ -46,11 +48,8 @@ class AnalysisData:
     X: np.ndarray | None = None
     X_raw: np.ndarray | None = None
     centers: tuple[float, ...] = ()
-    group: tuple[str, ...] = ()
-    lower: np.ndarray | None = None
-    # Baselines of the deficiency marker from studies of the records that are *not* rows of this
-    # analysis: (group, centred log value). They inform the imputation sub-model only.
-    marker_pool: tuple[tuple[str, float], ...] = ()
+    # The deficiency moderator's imputation inputs (deficiency analyses only).
+    deficiency: DeficiencyInputs | None = None
     excluded: dict = field(default_factory=dict)  # study_id -> reason
     notes: tuple[str, ...] = ()
     directions: dict = field(default_factory=dict)  # outcome -> direction of benefit
@@ -58,7 +57,10 @@ class AnalysisData:
 
     @property
     def direction(self) -> str:
-        """Direction of benefit of the (single) outcome: lower_is_better, higher_is_better or unspecified."""
+        """Direction of benefit of the (single) outcome.
+
+        ``lower_is_better``, ``higher_is_better`` or ``unspecified``.
+        """
         values = {self.directions.get(outcome, "unspecified") for outcome in self.outcome}
         return values.pop() if len(values) == 1 else "unspecified"
 
@@ -83,57 +85,6 @@ class AnalysisData:
     @property
     def has_uncertain_r(self) -> bool:
         return bool(np.isfinite(self.dvi_dr).any())
-
-
-def baseline_marker_by_study(records, marker_outcome: str) -> pd.DataFrame:
-    """Baseline level of the deficiency marker per study, with how it was obtained.
-
-    Uses ``studies.baseline_dpucmgp`` when given (whole sample), else the n-weighted average of the
-    per-arm baseline means (or medians) of ``marker_outcome`` in arms.csv. Returns columns
-    ``study_id, value, stat, origin``.
-    """
-    rows = []
-    studies = records.studies
-    whole = studies.get("baseline_dpucmgp")
-    for _, study in studies.iterrows():
-        sid = study["study_id"]
-        if whole is not None and pd.notna(study.get("baseline_dpucmgp")):
-            rows.append(
-                (
-                    sid,
-                    float(study["baseline_dpucmgp"]),
-                    study.get("baseline_dpucmgp_stat"),
-                    "studies.csv",
-                )
-            )
-            continue
-        arms = records.arms
-        sel = arms[
-            (arms["study_id"] == sid)
-            & (arms["outcome"] == marker_outcome)
-            & (arms["timepoint"] == "baseline")
-        ]
-        if sel.empty:
-            continue
-        whole_rows = sel[sel["arm"] == "all"]
-        if not whole_rows.empty:
-            sel = whole_rows
-        values, weights, stats = [], [], set()
-        for _, arm in sel.iterrows():
-            if pd.notna(arm.get("mean")):
-                values.append(float(arm["mean"]))
-                stats.add("mean")
-            elif pd.notna(arm.get("median")):
-                values.append(float(arm["median"]))
-                stats.add("median")
-            else:
-                continue
-            weights.append(float(arm["n"]) if pd.notna(arm.get("n")) else 1.0)
-        if values:
-            value = float(np.average(values, weights=weights))
-            stat = stats.pop() if len(stats) == 1 else "mixed"
-            rows.append((sid, value, stat, f"arms.csv ({marker_outcome} baseline, n-weighted)"))
-    return pd.DataFrame(rows, columns=["study_id", "value", "stat", "origin"])
 
 
 def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd.DataFrame, dict]:
@@ -218,7 +169,8 @@ def _moderator_columns(
         levels = sorted({str(v) for v in values.dropna()})
         if len(levels) < 2:
             raise ConfigError(
-                f"analysis {spec.name!r}: categorical moderator {moderator!r} has fewer than two levels "
+                f"analysis {spec.name!r}: categorical moderator {moderator!r} has fewer than "
+                "two levels "
                 "among the included studies; fix: drop it from moderators"
             )
         counts = values.dropna().astype(str).value_counts()
@@ -234,75 +186,84 @@ def _moderator_columns(
     return names, X
 
 
-def _group_label(studies, column, sid) -> str:
-    if column not in studies or sid not in studies.index:
-        return "all" if column not in studies else "unknown"
-    value = studies.at[sid, column]
-    return str(value) if pd.notna(value) else "unknown"
+def _center(spec: AnalysisSpec, name: str, column: np.ndarray) -> float:
+    """What is subtracted from a moderator column (its centring rule; see README)."""
+    if name == DEFICIENCY_MODERATOR:
+        return 0.0  # already centred: log(baseline / reference)
+    if "[" in name:
+        return 0.0  # dummy columns stay 0/1 so slopes are level differences
+    base = name.split("[")[0]
+    rule = spec.center.get(base, spec.center.get("*", "mean"))
+    if rule == "mean":
+        return float(np.nanmean(column)) if np.isfinite(column).any() else 0.0
+    if rule == "none":
+        return 0.0
+    return float(rule)
 
 
-def _marker_pool(marker, studies, in_rows, deficiency) -> tuple:
-    """(group, centred log baseline) of marker-reporting studies outside this analysis."""
-    return tuple(
-        (_group_label(studies, deficiency.group_column, sid), float(np.log(value / deficiency.reference)))
-        for sid, value in marker["value"].items()
-        if sid not in in_rows and np.isfinite(value) and value > 0
-    )
+def _check_magnitude(spec: AnalysisSpec, names: list[str], X: np.ndarray) -> None:
+    """Refuse moderator values so large that their mean or the fit's cross-products overflow."""
+    for j, name in enumerate(names):
+        column = X[:, j]
+        finite = column[np.isfinite(column)]
+        if finite.size and np.max(np.abs(finite)) > CENTER_MAX_ABS:
+            raise ConfigError(
+                f"analysis {spec.name!r}: moderator {name!r} has values of magnitude "
+                f"{np.max(np.abs(finite)):.3g}; metak needs at most {CENTER_MAX_ABS:g}; "
+                "fix: rescale the moderator (e.g. in thousands)"
+            )
+
+
+def _outcome_meta(records) -> dict:
+    """outcome -> {"description", "unit", "family"} as declared in outcomes.csv (None if not)."""
+    meta = {}
+    for row in records.outcomes.to_dict("records"):
+        meta[row["outcome"]] = {
+            key: (row.get(key) if isinstance(row.get(key), str) and row.get(key) else None)
+            for key in ("description", "unit", "family")
+        }
+    return meta
 
 
 def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> AnalysisData:
-    """Select and shape the rows of one analysis."""
+    """Select and shape the rows of one analysis.
+
+    Parameters
+    ----------
+    effects : pandas.DataFrame
+        The effects table of :func:`metak.derive.compute_effects`.
+    records : metak.records.StudyRecords
+        The validated study records (moderators, design and include flags, outcomes).
+    spec : AnalysisSpec
+        The analysis.
+
+    Returns
+    -------
+    AnalysisData
+
+    Raises
+    ------
+    ConfigError
+        When no row is usable, a moderator is unknown or unusable, or no study has every moderator.
+    """
     rows, excluded = _select_rows(effects, records, spec)
     notes: list[str] = []
     if rows.empty:
         raise ConfigError(
             f"analysis {spec.name!r}: no usable effect sizes for {spec.outcome or spec.outcomes} "
-            "after applying design/include filters; fix: check the outcome name and `python -m metak effects`"
+            "after applying design/include filters; "
+            "fix: check the outcome name and `python -m metak effects`"
         )
     names, X_raw = _moderator_columns(rows, records, spec, notes)
-    group: tuple[str, ...] = ()
-    lower = None
-    marker_pool: tuple = ()
+    deficiency = None
     if spec.deficiency is not None:
-        deficiency = spec.deficiency
-        marker = baseline_marker_by_study(records, deficiency.marker_outcome).set_index("study_id")
-        raw = rows["study_id"].map(marker["value"]).to_numpy(dtype=float)
-        column = np.log(raw / deficiency.reference)
+        deficiency = moderator_inputs(rows, records, spec.deficiency)
+        column = deficiency.log_ratio
         X_raw = np.column_stack([X_raw, column]) if X_raw.size else column[:, None]
         names.append(DEFICIENCY_MODERATOR)
-        studies = records.studies.set_index("study_id")
-        if deficiency.group_column in studies:
-            group = tuple(
-                str(g) if pd.notna(g) else "unknown"
-                for g in rows["study_id"].map(studies[deficiency.group_column])
-            )
-        else:
-            group = tuple("all" for _ in range(len(rows)))
-        marker_pool = _marker_pool(marker, studies, set(rows["study_id"]), deficiency)
-        lower = np.full(X_raw.shape, np.nan)
-        if "dpucmgp_inclusion_min" in studies:
-            threshold = rows["study_id"].map(studies["dpucmgp_inclusion_min"]).to_numpy(dtype=float)
-            lower[:, -1] = np.log(threshold / deficiency.reference)
-    centers = []
-    X = X_raw.copy()
-    for j, name in enumerate(names):
-        base = name.split("[")[0]
-        if name == DEFICIENCY_MODERATOR:
-            center = 0.0  # already centred at log(reference)
-        else:
-            rule = spec.center.get(base, spec.center.get("*", "mean"))
-            if "[" in name:
-                rule = "none"  # dummy columns stay 0/1 so slopes are level differences
-            if rule == "mean":
-                center = float(np.nanmean(X_raw[:, j])) if np.isfinite(X_raw[:, j]).any() else 0.0
-            elif rule == "none":
-                center = 0.0
-            else:
-                center = float(rule)
-        centers.append(center)
-        X[:, j] = X_raw[:, j] - center
-        if lower is not None:
-            lower[:, j] = lower[:, j] - center
+    _check_magnitude(spec, names, X_raw)
+    centers = [_center(spec, name, X_raw[:, j]) for j, name in enumerate(names)]
+    X = X_raw - np.asarray(centers) if names else X_raw.copy()
     imputable = np.zeros(len(names), dtype=bool)
     if spec.deficiency is not None and spec.deficiency.impute:
         imputable[names.index(DEFICIENCY_MODERATOR)] = True  # imputed in the model
@@ -310,15 +271,15 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
     if missing.any():
         dropped = sorted(set(rows.loc[missing, "study_id"]))
         notes.append(
-            f"complete-case: dropped {len(dropped)} studies with a missing moderator: {', '.join(dropped)}"
+            f"complete-case: dropped {len(dropped)} studies with a missing moderator: "
+            f"{', '.join(dropped)}"
         )
         for sid in dropped:
             excluded[sid] = "moderator value missing (complete-case analysis)"
         keep = ~missing
         rows = rows[keep].reset_index(drop=True)
         X, X_raw = X[keep], X_raw[keep]
-        group = tuple(np.asarray(group, dtype=object)[keep]) if group else ()
-        lower = lower[keep] if lower is not None else None
+        deficiency = deficiency.select(keep) if deficiency is not None else None
     if rows.empty:
         raise ConfigError(
             f"analysis {spec.name!r}: no study has every moderator; fix: drop a moderator"
@@ -346,12 +307,11 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
         X=X if names else None,
         X_raw=X_raw if names else None,
         centers=tuple(centers),
-        group=group,
-        lower=lower,
-        marker_pool=marker_pool,
+        deficiency=deficiency,
         excluded=excluded,
         notes=tuple(notes),
         directions=dict(
             zip(records.outcomes["outcome"], records.outcomes["direction"], strict=True)
         ),
+        outcome_meta=_outcome_meta(records),
     )

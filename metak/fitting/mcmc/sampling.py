@@ -7,56 +7,65 @@ needs: a retry reuses the compiled model instead of compiling it again, as ``pm.
 from __future__ import annotations
 
 import logging
-import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
-__all__ = ["compile_model", "sample_posterior", "sample_prior", "log_likelihood"]
+__all__ = ["compile_model", "sample_posterior", "sample_prior", "log_likelihood", "divergences"]
 
 
-def _quiet_pymc():
-    # PyMC logs "NUTS[nutpie]: [...]" and sampling times at INFO; metak prints its own progress.
-    for name in ("pymc", "pymc.sampling.mcmc", "pymc.stats.convergence"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+def compile_model(model: pm.Model):
+    """The model compiled for nutpie (numba backend), ready to be sampled any number of times."""
+    import nutpie
+
+    return nutpie.compile_pymc_model(model, backend="numba")
 
 
-def compile_model(model):
-    """The model compiled for nutpie (numba), ready to be sampled any number of times."""
-    from metak.nutpie_compile import compile_for_nutpie
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        warnings.simplefilter("ignore", category=FutureWarning)
-        return compile_for_nutpie(model)
-
-
-def sample_posterior(compiled, *, draws, tune, chains, seed, target_accept, progressbar=False):
+def sample_posterior(
+    compiled,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    target_accept: float,
+    progressbar: bool = False,
+) -> xr.DataTree:
     """Posterior draws as an ``xarray.DataTree`` with ``posterior`` and ``sample_stats``."""
     import nutpie
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        warnings.simplefilter("ignore", category=FutureWarning)
-        return nutpie.sample(
-            compiled,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=min(chains, 2),
-            seed=int(seed),
-            save_warmup=False,
-            progress_bar=progressbar,
-            target_accept=target_accept,
-        )
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=min(chains, 2),
+        seed=int(seed),
+        save_warmup=False,
+        progress_bar=progressbar,
+        target_accept=target_accept,
+    )
 
 
-def sample_prior(model, *, draws, seed, var_names):
+@contextmanager
+def _quiet_logger(name: str) -> Iterator[None]:
+    """Raise one logger's level for the duration of a call, and restore it."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
+
+
+def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names) -> xr.Dataset:
     """Prior draws of the reported variables, as a Dataset with dims (chain=1, draw)."""
-    _quiet_pymc()
-    with model, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    # PyMC logs "Sampling: [...]" at INFO for every prior draw; metak prints its own progress.
+    with model, _quiet_logger("pymc.sampling.forward"):
         # Python mode, not numba: compiling the forward sampler costs 4-14 s per model with an
         # empty cache and saves only ~0.5 s of drawing once cached (measured on the 2-core
         # reference machine); the prior group is for plots, a few thousand draws.
@@ -70,14 +79,15 @@ def sample_prior(model, *, draws, seed, var_names):
     return group.to_dataset() if hasattr(group, "to_dataset") else group
 
 
-def log_likelihood(tree, loglik_var: str, observed: str) -> xr.Dataset:
+def log_likelihood(tree: xr.DataTree, loglik_var: str, observed: str) -> xr.Dataset:
     """The pointwise log-likelihood the model computed with every draw (see
     :func:`metak.models.common.pointwise_loglik`), as the ``log_likelihood`` group."""
     values = tree["posterior"].to_dataset()[loglik_var]
     return xr.Dataset({observed: values})
 
 
-def divergences(tree) -> int:
+def divergences(tree: xr.DataTree) -> int:
+    """Number of divergent transitions in the draws kept."""
     stats = tree["sample_stats"]
     if "diverging" not in stats:
         return 0

@@ -72,7 +72,9 @@ def check_gate(tree, var_names, divergences: int) -> GateResult:
         r, bulk, tail, labels = found
         max_rhat = max(max_rhat, float(np.max(r)))
         min_bulk, min_tail = min(min_bulk, float(np.min(bulk))), min(min_tail, float(np.min(tail)))
-        score = np.maximum((r - 1) / (RHAT_MAX - 1), ESS_MIN / np.maximum(np.minimum(bulk, tail), 1e-9))
+        score = np.maximum(
+            (r - 1) / (RHAT_MAX - 1), ESS_MIN / np.maximum(np.minimum(bulk, tail), 1e-9)
+        )
         j = int(np.argmax(score))
         if score[j] > worst_score:
             worst, worst_score = (f"{name}[{labels[j]}]" if labels[j] else name), float(score[j])

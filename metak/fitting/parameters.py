@@ -1,10 +1,11 @@
 """Named posterior quantities, the same for exact and MCMC fits.
 
-Both paths store their draws in a ``DataTree`` whose ``posterior`` group uses the stable variable
-names ``mu``, ``beta`` (dim ``moderator``), ``tau``, ``theta`` (dim ``study``), ``theta_new`` and,
-when present, ``nu``, ``r_prepost``; joint models add the outcome dimension. This module turns
-those into the documented *summary parameters* (``intercept``, moderator slopes by column name,
-``tau2``, ``I2``, ``effect_at_300``, ...), each as draws with dims ``(chain, draw)``.
+Both engines store their draws in a ``DataTree`` whose ``posterior`` group uses the stable
+variable names ``mu``, ``beta`` (dim ``moderator``), ``tau``, ``theta`` (dim ``study``),
+``theta_new`` and, when present, ``nu``, ``r_prepost``; joint models add the outcome dimension.
+This module turns those into the documented *summary parameters* (``intercept``, moderator slopes
+by column name, ``tau2``, ``I2``, ``effect_at_300``, ...), each as draws with dims
+``(chain, draw)``.
 """
 
 from __future__ import annotations
@@ -12,32 +13,31 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from metak.spec import DEFICIENCY_MODERATOR
 from metak.exact import typical_within_variance
-from metak.fit_common import design_matrix, within_variance
+from metak.fitting.deficiency import DEFICIENCY_MODERATOR, level_values
+from metak.fitting.design import design_matrix, within_variance
 
-__all__ = ["summary_parameters", "parameter_draws", "effect_level_name", "benefit_sign"]
-
-
-def effect_level_name(level: float) -> str:
-    return f"effect_at_{level:g}"
+__all__ = ["summary_parameters", "parameter_draws"]
 
 
-def benefit_sign(direction: str | None) -> int:
-    """-1 when lower values are better (a negative effect is a benefit), +1 when higher is better."""
-    return 1 if direction == "higher_is_better" else -1
+def summary_parameters(posterior: xr.Dataset, data) -> dict[str, xr.DataArray]:
+    """Summary parameter name -> draws with dims ``(chain, draw)``.
 
+    Parameters
+    ----------
+    posterior : xarray.Dataset
+        The ``posterior`` group of an analysis' DataTree.
+    data : metak.fitting.data.AnalysisData
+        The analysis' data (moderator names, within-study variances, the spec).
 
-def summary_parameters(posterior: xr.Dataset, data, direction: str | None = None) -> dict:
-    """Summary parameter name -> DataArray with dims (chain, draw).
-
-    ``direction`` is the outcome's direction of benefit, used for the deficiency probability.
+    Returns
+    -------
+    dict
     """
     spec = data.spec
-    out = {}
     if spec.model == "joint":
-        return _joint_parameters(posterior, data)
-    out["intercept" if spec.model == "meta_regression" else "mu"] = posterior["mu"]
+        return _joint_parameters(posterior)
+    out = {"intercept" if spec.model == "meta_regression" else "mu": posterior["mu"]}
     for name in data.moderator_names:
         out[name] = posterior["beta"].sel(moderator=name, drop=True)
     tau = posterior["tau"]
@@ -54,14 +54,12 @@ def summary_parameters(posterior: xr.Dataset, data, direction: str | None = None
             out[extra] = posterior[extra]
     if spec.deficiency is not None and DEFICIENCY_MODERATOR in data.moderator_names:
         slope = out[DEFICIENCY_MODERATOR]
-        for level in spec.deficiency.levels:
-            out[effect_level_name(level)] = out["intercept"] + slope * np.log(
-                level / spec.deficiency.reference
-            )
+        for name, x in level_values(spec).items():
+            out[name] = out["intercept"] + slope * x
     return {name: value.transpose("chain", "draw") for name, value in out.items()}
 
 
-def _joint_parameters(posterior: xr.Dataset, data) -> dict:
+def _joint_parameters(posterior: xr.Dataset) -> dict[str, xr.DataArray]:
     out = {}
     outcomes = list(posterior["mu"].coords["outcome"].values)
     for outcome in outcomes:
@@ -86,11 +84,19 @@ def _joint_parameters(posterior: xr.Dataset, data) -> dict:
     return {name: value.transpose("chain", "draw") for name, value in out.items()}
 
 
-def parameter_draws(result, parameter: str) -> np.ndarray | None:
-    """Flattened draws of one summary parameter of an analysis result, or None if absent."""
-    params = summary_parameters(
-        result.datatree["posterior"].to_dataset(), result.data, result.counts.get("direction")
-    )
+def parameter_draws(datatree: xr.DataTree, data, parameter: str) -> np.ndarray | None:
+    """Flattened posterior draws of one summary parameter, or None if the analysis has none.
+
+    Parameters
+    ----------
+    datatree : xarray.DataTree
+        The analysis' posterior tree.
+    data : metak.fitting.data.AnalysisData
+        The analysis' data.
+    parameter : str
+        A summary parameter name (see :func:`summary_parameters`).
+    """
+    params = summary_parameters(datatree["posterior"].to_dataset(), data)
     if parameter not in params:
         return None
     return np.asarray(params[parameter]).reshape(-1)

@@ -1,4 +1,4 @@
-"""Summary rows and derived quantities from posterior draws.
+"""The rows of ``summary.csv``: one per analysis x parameter, from draws or exact summaries.
 
 Raw floats only: rounding happens when tables are written for reading (summary.md, report).
 """
@@ -11,8 +11,10 @@ import xarray as xr
 
 __all__ = [
     "SUMMARY_COLUMNS",
+    "SUMMARY_NUMERIC_COLUMNS",
     "QUANTILES",
     "summary_row",
+    "probability_row",
     "summarize_draws",
 ]
 
@@ -30,23 +32,24 @@ SUMMARY_COLUMNS = [
     "method",
     "converged",
 ]
+SUMMARY_NUMERIC_COLUMNS = ["mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk", "ess_tail"]
 QUANTILES = (0.025, 0.5, 0.975)
 
 
 def summary_row(
-    analysis,
-    parameter,
+    analysis: str,
+    parameter: str,
     *,
-    mean,
-    sd,
-    q,
-    method,
-    converged,
-    r_hat=np.nan,
-    ess_bulk=np.nan,
-    ess_tail=np.nan,
-):
-    """One summary row as a dict with the documented columns."""
+    mean: float,
+    sd: float,
+    q: tuple[float, float, float],
+    method: str,
+    converged: bool,
+    r_hat: float = np.nan,
+    ess_bulk: float = np.nan,
+    ess_tail: float = np.nan,
+) -> dict:
+    """One summary row as a dict with the documented columns (``q``: 2.5/50/97.5 % quantiles)."""
     return {
         "analysis": analysis,
         "parameter": parameter,
@@ -61,6 +64,21 @@ def summary_row(
         "method": method,
         "converged": bool(converged),
     }
+
+
+def probability_row(
+    analysis: str, parameter: str, probability: float, method: str, converged: bool
+) -> dict:
+    """A summary row that holds a probability: ``mean`` is the probability, the rest empty."""
+    return summary_row(
+        analysis,
+        parameter,
+        mean=probability,
+        sd=np.nan,
+        q=(np.nan,) * 3,
+        method=method,
+        converged=converged,
+    )
 
 
 def summarize_draws(

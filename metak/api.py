@@ -1,0 +1,141 @@
+"""The public Python API (re-exported as ``metak.load_studies``, ``metak.fit``, ...).
+
+It mirrors the command line and goes through the same orchestrator
+(:func:`metak.fitting.orchestrator.run_analyses`) and the same checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from metak.config import load_config, resolve_analyses
+from metak.derive import EffectsResult
+from metak.derive import compute_effects as _compute_effects
+from metak.errors import ConfigError
+from metak.fitting.orchestrator import run_analyses
+from metak.fitting.result import FitResult
+from metak.records import StudyRecords, bundled_studies_dir, load_records
+from metak.spec import AnalysisSpec, Settings
+
+__all__ = [
+    "load_studies",
+    "compute_effects",
+    "load_analyses",
+    "fit",
+    "write_results",
+    "AnalysisSpec",
+    "Settings",
+]
+
+
+def load_studies(directory: str | Path | None = None, provenance: str = "auto") -> StudyRecords:
+    """Read and validate a study-records directory (default: the bundled ``studies/``).
+
+    The bundled directory is always checked with strict provenance.
+
+    Raises
+    ------
+    metak.errors.InputError
+        Listing every problem found, one line each.
+    """
+    directory = bundled_studies_dir() if directory is None else Path(directory)
+    if directory.resolve() == bundled_studies_dir().resolve():
+        provenance = "strict"
+    return load_records(directory, provenance=provenance)
+
+
+def compute_effects(records: StudyRecords, measure: str | None = None) -> EffectsResult:
+    """Effect sizes (``EffectsResult.effects``) and the rows that gave none (``.unusable``)."""
+    return _compute_effects(records, measure_override=measure)
+
+
+def load_analyses(path: str | Path) -> tuple[list[AnalysisSpec], Settings]:
+    """Read an analysis file (TOML): returns ``(list[AnalysisSpec], Settings)``."""
+    return load_config(Path(path))
+
+
+def _analyses(records: StudyRecords, config) -> tuple[list[AnalysisSpec], Settings]:
+    if config is None or isinstance(config, (str, Path)):
+        outcomes = list(records.outcomes["outcome"])
+        path = None if config is None else Path(config)
+        specs, settings, _ = resolve_analyses(records.directory, path, outcomes)
+        return specs, settings
+    if isinstance(config, AnalysisSpec):
+        return [config], Settings()
+    if (
+        isinstance(config, tuple)
+        and len(config) == 2
+        and isinstance(config[1], Settings)
+        and isinstance(config[0], (list, tuple))
+    ):
+        return list(config[0]), config[1]  # what load_analyses returns
+    if isinstance(config, (list, tuple)):
+        return list(config), Settings()
+    raise ConfigError(
+        f"config must be an analysis-file path, a list of AnalysisSpec or what load_analyses "
+        f"returns, got {type(config).__name__}"
+    )
+
+
+def fit(
+    records: StudyRecords | str | Path | None = None,
+    config: str | Path | Sequence[AnalysisSpec] | tuple | None = None,
+    *,
+    seed: int | None = None,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    jobs: int | None = None,
+    method: str | None = None,
+    analyses: Sequence[str] | None = None,
+    progress: bool | Callable[[str], None] = False,
+) -> FitResult:
+    """Fit the analyses of ``config`` to ``records``; the Python face of ``python -m metak fit``.
+
+    Parameters
+    ----------
+    records : StudyRecords, str, Path or None
+        Validated records, or a study-records directory (None: the bundled ``studies/``).
+    config : path, list of AnalysisSpec, (specs, Settings) or None
+        An analysis file, specs built in Python, or what :func:`load_analyses` returns. Without
+        it the directory's ``analyses.toml`` is used, else one random-effects analysis per outcome.
+    seed, draws, tune, chains, jobs : int, optional
+        Override the settings of the analysis file (checked as the command line's options are).
+    method : {"auto", "exact", "mcmc"}, optional
+        Override every analysis' method.
+    analyses : sequence of str, optional
+        Fit only these analyses.
+    progress : bool or callable
+        Print progress lines (True) or pass them to a callable.
+
+    Returns
+    -------
+    FitResult
+        ``summary``, ``study_effects``, ``claims`` and ``datatree(name)``.
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        Bad analyses, options or names (the same messages as the analysis file and command line).
+    metak.errors.InputError
+        Bad study records.
+    """
+    if not isinstance(records, StudyRecords):
+        records = load_studies(records)
+    specs, settings = _analyses(records, config)
+    given = {"seed": seed, "draws": draws, "tune": tune, "chains": chains, "jobs": jobs}
+    settings = replace(
+        settings, **{key: value for key, value in given.items() if value is not None}
+    )
+    say = print if progress is True else (progress or None)
+    return run_analyses(records, specs, settings, only=analyses, method=method, progress=say)
+
+
+def write_results(result: FitResult, out_dir: str | Path, manifest: dict | None = None) -> Path:
+    """Write a fit's result files (and report) into ``out_dir``, replacing it whole."""
+    from metak.output.results_dir import write_results_directory  # the report's matplotlib
+
+    manifest = manifest or {"command": "metak.write_results (Python API)"}
+    return write_results_directory(result, Path(out_dir), manifest)

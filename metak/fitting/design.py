@@ -1,0 +1,54 @@
+"""The arrays both engines and every model read: coefficient names, design matrix, variances.
+
+Plain numpy on an :class:`~metak.fitting.data.AnalysisData`; the exact path, the PyMC models and
+the packaging of results all take these from here, so they can never disagree on, say, which
+variance a row enters the likelihood with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "coefficient_names",
+    "design_matrix",
+    "within_variance",
+    "PREPOST_VARIANCE_FLOOR",
+    "prepost_r_terms",
+]
+
+# Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
+# variance at the assumed correlation): keeps the likelihood proper at extreme correlations.
+PREPOST_VARIANCE_FLOOR = 1e-3
+
+
+def coefficient_names(data) -> tuple[str, ...]:
+    """``("intercept", <moderators>...)`` for meta-regressions, else ``("mu",)``."""
+    if data.spec.model == "meta_regression":
+        return ("intercept", *data.moderator_names)
+    return ("mu",)
+
+
+def design_matrix(data) -> np.ndarray:
+    """Intercept column plus the centred moderators (complete rows only)."""
+    ones = np.ones((data.k, 1))
+    if data.X is None:
+        return ones
+    return np.column_stack([ones, data.X])
+
+
+def within_variance(data) -> np.ndarray:
+    """Within-study variance entering the likelihood: sampling plus conversion variance."""
+    return data.v + data.v_conversion
+
+
+def prepost_r_terms(data) -> tuple[np.ndarray, np.ndarray]:
+    """``(dvi/dr, r assumed)`` per row, both 0 where the row's variance does not depend on r.
+
+    A row's variance at correlation r is ``within_variance + (r - r_assumed) * dvi/dr`` (floored
+    at ``PREPOST_VARIANCE_FLOOR`` times ``within_variance``): the model and the replicated data
+    use the same terms.
+    """
+    slope = np.where(np.isfinite(data.dvi_dr), data.dvi_dr, 0.0)
+    r0 = np.where(np.isfinite(data.r_assumed), data.r_assumed, 0.0)
+    return slope, r0

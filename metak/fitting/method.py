@@ -1,0 +1,48 @@
+"""Which engine fits an analysis: the exact path where its posterior exists, MCMC otherwise."""
+
+from __future__ import annotations
+
+from metak.errors import ConfigError
+
+__all__ = ["exact_possible", "choose_method"]
+
+# Priors that are not on a regression coefficient (the exact path handles any tau prior).
+_NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd")
+
+
+def exact_possible(spec, data) -> bool:
+    """True for random effects and meta-regressions with normal coefficient priors, nothing to
+    impute and no uncertain pre-post correlation: the cases :mod:`metak.exact` solves."""
+    return (
+        spec.model in ("random_effects", "meta_regression")
+        and not data.needs_imputation
+        and not data.has_uncertain_r
+        and all(
+            prior.family == "normal"
+            for key, prior in spec.priors.items()
+            if key not in _NON_COEFFICIENT_PRIORS
+        )
+    )
+
+
+def choose_method(spec, data) -> str:
+    """``"exact"`` or ``"mcmc"`` for this analysis, honouring ``spec.method``.
+
+    Raises
+    ------
+    ConfigError
+        When ``method = "exact"`` is asked of an analysis that has no exact posterior.
+    """
+    possible = exact_possible(spec, data)
+    if spec.method == "exact":
+        if not possible:
+            raise ConfigError(
+                f'analysis {spec.name!r}: method = "exact" needs a random_effects or '
+                "meta_regression model with normal coefficient priors, no imputed moderators "
+                "and no uncertain pre-post correlation; "
+                'fix: use method = "auto" or "mcmc", or set prepost_r_uncertain = false'
+            )
+        return "exact"
+    if spec.method == "mcmc":
+        return "mcmc"
+    return "exact" if possible else "mcmc"

@@ -1,0 +1,130 @@
+"""What a fit produces: typed results, one per analysis, and the run's collection of them.
+
+Nothing here fits anything; both engines (:mod:`metak.fitting.exact_engine`,
+:mod:`metak.fitting.mcmc.engine`) return :class:`AnalysisResult`, the orchestrator collects them
+into a :class:`FitResult`, and the writer (:mod:`metak.output.writer`) and claim verdicts read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from metak.errors import ConfigError
+from metak.fitting.data import AnalysisData
+from metak.fitting.parameters import parameter_draws
+from metak.spec import AnalysisSpec
+
+__all__ = ["ExactInfo", "McmcInfo", "AnalysisResult", "FitResult", "METHODS_USED"]
+
+METHODS_USED = ("exact", "mcmc")
+
+
+@dataclass(frozen=True)
+class ExactInfo:
+    """What the exact path knows beyond the summary: the posterior mode of tau and the log
+    marginal likelihood of the data (for Bayes factors), both from the quadrature."""
+
+    tau_mode: float
+    log_marginal_likelihood: float
+
+
+@dataclass(frozen=True)
+class McmcInfo:
+    """The sampler's diagnostics (the gate's numbers) and where its time went."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    chains: int
+    draws_per_chain: int
+    attempts: int
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # compile, sampling, prior
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything one analysis produced.
+
+    ``summary`` holds the rows of ``summary.csv``, ``study_table`` those of
+    ``study_effects.csv``, ``datatree`` the posterior file. Exactly one of ``exact`` / ``mcmc`` is
+    set, according to ``method``.
+    """
+
+    spec: AnalysisSpec
+    data: AnalysisData
+    method: str
+    summary: pd.DataFrame
+    study_table: pd.DataFrame
+    datatree: xr.DataTree
+    priors: dict[str, str]  # parameter -> prior text actually used
+    converged: bool = True
+    messages: tuple[str, ...] = ()  # diagnostics gate messages
+    warnings: tuple[str, ...] = ()
+    exact: ExactInfo | None = None
+    mcmc: McmcInfo | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS_USED:
+            raise ValueError(f"method must be one of {METHODS_USED}, got {self.method!r}")
+        if (self.exact is None) == (self.mcmc is None) or (self.method == "exact") != (
+            self.exact is not None
+        ):
+            raise ValueError("an exact result carries ExactInfo, an MCMC result McmcInfo")
+
+    @property
+    def direction(self) -> str:
+        """The outcome's direction of benefit (``lower_is_better``, ``higher_is_better`` or
+        ``unspecified``)."""
+        return self.data.direction
+
+    def draws(self, parameter: str) -> np.ndarray | None:
+        """Flattened posterior draws of a summary parameter, or None if the analysis has none."""
+        return parameter_draws(self.datatree, self.data, parameter)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """All analyses of one run (in file order), the inputs they used and the claim verdicts."""
+
+    analyses: dict[str, AnalysisResult]
+    effects: pd.DataFrame
+    unusable: pd.DataFrame
+    claims: pd.DataFrame | None = None
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The rows of ``summary.csv``: every analysis' summary, in file order."""
+        frames = [result.summary for result in self.analyses.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    @property
+    def study_effects(self) -> pd.DataFrame:
+        """The rows of ``study_effects.csv``."""
+        frames = [result.study_table for result in self.analyses.values()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def datatree(self, name: str) -> xr.DataTree:
+        """The posterior ``xarray.DataTree`` of one analysis.
+
+        Raises
+        ------
+        ConfigError
+            When there is no analysis of that name.
+        """
+        try:
+            return self.analyses[name].datatree
+        except KeyError:
+            raise ConfigError(
+                f"no analysis named {name!r}; have {', '.join(self.analyses)}"
+            ) from None
+
+    @property
+    def converged(self) -> bool:
+        """True when every analysis passed its diagnostics gate (exact fits always do)."""
+        return all(result.converged for result in self.analyses.values())

@@ -91,7 +91,9 @@ def fit(
     if isinstance(config, (list, tuple)):
         specs, settings = list(config), Settings()
     else:
-        specs, settings, _ = resolve_config(records.directory, None if config is None else Path(config), outcomes)
+        specs, settings, _ = resolve_config(
+            records.directory, None if config is None else Path(config), outcomes
+        )
     if analyses is not None:
         specs = [spec for spec in specs if spec.name in set(analyses)]
     given = (("draws", draws), ("tune", tune), ("chains", chains), ("jobs", jobs))
@@ -104,12 +106,22 @@ def fit(
 
 
 def write_results(result, out_dir, manifest: dict | None = None):
-    """Write a fit's result files (and report) into ``out_dir``, replacing it whole."""
+    """Write a fit's result files (and report) into ``out_dir``, replacing it whole.
+
+    ``out_dir`` follows the rule of ``fit --out`` (README.md, "What results/ holds"): it must
+    not exist, be empty, or be a metak results directory; otherwise
+    :class:`metak.errors.ConfigError` says why and nothing is written.
+    """
     from metak.output.files import results_transaction
+    from metak.output.guard import check_out_dir
     from metak.output.writer import write_results as _write
     from metak.report import build_report
 
-    with results_transaction(Path(out_dir)) as staging:
+    def check_out() -> None:
+        check_out_dir(Path(out_dir), option="out_dir")
+
+    check_out()
+    with results_transaction(Path(out_dir), recheck=check_out) as staging:
         _write(result, staging, manifest or {"command": "metak.write_results (Python API)"})
         build_report(staging)
     return Path(out_dir)

@@ -121,10 +121,16 @@ def run_fit_command(
     from metak.errors import ConfigError
     from metak.fitting import fit_analyses
     from metak.output.files import results_transaction
+    from metak.output.guard import check_out_dir
     from metak.output.writer import write_results
     from metak.records import load_records
 
     started = time.perf_counter()
+
+    def check_out() -> None:
+        check_out_dir(out_dir, inputs=(studies_dir, config_path))
+
+    check_out()  # refuse a wrong --out now, not after minutes of fitting
 
     def say(message: str) -> None:
         if not quiet:
@@ -142,7 +148,8 @@ def run_fit_command(
         missing = [name for name in only if name not in names]
         if missing:
             raise ConfigError(
-                f"--analysis {missing[0]!r} is not in the analysis file; fix: use one of {', '.join(sorted(names))}"
+                f"--analysis {missing[0]!r} is not in the analysis file; "
+                f"fix: use one of {', '.join(sorted(names))}"
             )
         specs = [spec for spec in specs if spec.name in only]
     if jobs is not None and jobs < 1:
@@ -154,7 +161,8 @@ def run_fit_command(
     }
     settings = replace(settings, seed=seed, **overrides)
     say(
-        f"metak fit: {len(specs)} analyses on {records.directory} ({len(effects.effects)} effect sizes)"
+        f"metak fit: {len(specs)} analyses on {records.directory} "
+        f"({len(effects.effects)} effect sizes)"
     )
     loaded = time.perf_counter()
     fit_result = fit_analyses(
@@ -195,20 +203,19 @@ def run_fit_command(
             for name, r in fit_result.analyses.items()
         },
     }
-    with results_transaction(out_dir) as staging:
+    with results_transaction(out_dir, recheck=check_out) as staging:
         write_results(fit_result, staging, manifest)
         from metak.report import build_report
 
         # The posterior trees just written are still in memory: no need to read them back.
-        build_report(
-            staging, trees={name: r.datatree for name, r in fit_result.analyses.items()}
-        )
+        build_report(staging, trees={name: r.datatree for name, r in fit_result.analyses.items()})
     say(f"wrote {out_dir} ({time.perf_counter() - started:.1f} s)")
     failed = [name for name, result in fit_result.analyses.items() if not result.converged]
     if failed:
         print(
-            f"error: {len(failed)} analysis(es) failed the MCMC diagnostics gate after a retry: {', '.join(failed)}; "
-            "they are flagged converged=False in summary.csv. Fix: rerun with more --draws/--tune, or simplify the model",
+            f"error: {len(failed)} analysis(es) failed the MCMC diagnostics gate after a retry: "
+            f"{', '.join(failed)}; they are flagged converged=False in summary.csv. "
+            "Fix: rerun with more --draws/--tune, or simplify the model",
             file=sys.stderr,
         )
         return EXIT_FIT_FAILED

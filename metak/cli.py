@@ -17,7 +17,8 @@ __all__ = ["main"]
 
 _PROVENANCE_HELP = (
     "provenance check: 'auto' (default) checks files that have source/quote columns, "
-    "'strict' requires them everywhere, 'off' skips the check; the bundled studies/ are always strict"
+    "'strict' requires them everywhere, 'off' skips the check; "
+    "the bundled studies/ are always strict"
 )
 
 
@@ -129,9 +130,13 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_effects(args) -> int:
-    from metak.derive import compute_effects
+    from metak.derive import EFFECT_COLUMNS, compute_effects
+    from metak.output.guard import check_effects_out
     from metak.records import load_records
 
+    if args.out is not None:  # before any work: never overwrite an input or a user's file
+        header = ",".join(EFFECT_COLUMNS)
+        check_effects_out(args.out, inputs=[_studies_dir(args)], header=header)
     records = load_records(_studies_dir(args), provenance=_provenance_mode(args))
     for warning in records.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -143,9 +148,12 @@ def _cmd_effects(args) -> int:
     if args.out is None:
         result.effects.to_csv(sys.stdout, index=False)
     else:
+        from metak.output.faults import output_errors
         from metak.output.files import write_csv_atomic
 
-        write_csv_atomic(result.effects, args.out)
+        kept = f"{args.out} untouched" if args.out.exists() else "nothing written"
+        with output_errors(kept):
+            write_csv_atomic(result.effects, args.out)
         print(f"wrote {len(result.effects)} effect sizes to {args.out}", file=sys.stderr)
     return EXIT_OK
 

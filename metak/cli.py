@@ -98,6 +98,11 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results directory"
     )
+    report.add_argument(
+        "--allow-modified",
+        action="store_true",
+        help="build the report even from files changed since `fit` wrote them (it says which)",
+    )
     return parser
 
 
@@ -179,9 +184,11 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from metak.output.faults import output_errors
     from metak.report import build_report
 
-    path = build_report(args.out)
+    with output_errors("previous report.html untouched"):
+        path = build_report(args.out, allow_modified=args.allow_modified)
     print(f"wrote {path}")
     return EXIT_OK
 

@@ -7,7 +7,9 @@ pieces directly, and the writer and ``metak.write_results`` on a real (exact, fa
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,3 +126,14 @@ def test_a_manifest_naming_a_path_fit_never_writes_is_not_metaks(tmp_path):
     sealed["files"]["../outside.csv"] = sealed["files"]["a.csv"]
     (tmp_path / "manifest.json").write_text(json.dumps(sealed), encoding="utf-8")
     assert read_manifest(tmp_path) is None
+
+
+def test_results_follow_the_umask(tmp_path, fitted):
+    previous = os.umask(0o027)
+    try:
+        out = metak.write_results(fitted, tmp_path / "results")
+    finally:
+        os.umask(previous)
+    for path in [out, *out.rglob("*")]:
+        expected = 0o750 if path.is_dir() else 0o640
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path

@@ -17,7 +17,7 @@ import pytest
 
 import metak
 from metak.errors import ConfigError
-from metak.output.guard import ResultPaths, UnsafePathError, contained
+from metak.output.guard import ResultPaths, UnsafePathError, check_out_dir, contained
 from metak.output.integrity import (
     MARKER_KEY,
     listed_name_ok,
@@ -137,3 +137,13 @@ def test_results_follow_the_umask(tmp_path, fitted):
     for path in [out, *out.rglob("*")]:
         expected = 0o750 if path.is_dir() else 0o640
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+def test_the_out_rule_works_without_a_home_folder(tmp_path, monkeypatch):
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    check_out_dir(tmp_path / "results")  # a new folder: fine
+    with pytest.raises(ConfigError, match="is the filesystem root"):
+        check_out_dir(Path("/"))

@@ -130,16 +130,24 @@ def _fresh(parent: Path) -> Path:
     return parent / "metak-results-new"
 
 
+def _home() -> Path | None:
+    """The home folder, or None where there is none (no HOME and no passwd entry)."""
+    try:
+        return Path.home().resolve()
+    except (RuntimeError, KeyError):
+        return None
+
+
 def _under(inner: Path, outer: Path) -> bool:
     return inner == outer or inner.is_relative_to(outer)
 
 
 def _location_problem(real: Path, inputs: Iterable[Path]) -> tuple[str, Path] | None:
     """Why replacing ``real`` would destroy something that is not results, and a suggestion."""
+    home = _home()
     if real == Path(real.anchor):
-        return "is the filesystem root", Path.home() / "metak-results"
-    home = Path.home().resolve()
-    if _under(home, real):
+        return "is the filesystem root", (home or Path.cwd()) / "metak-results"
+    if home is not None and _under(home, real):
         what = "is your home folder" if real == home else f"holds your home folder {home}"
         return what, _fresh(home)
     cwd = Path.cwd().resolve()

@@ -134,8 +134,13 @@ def fit(
 
 
 def write_results(result: FitResult, out_dir: str | Path, manifest: dict | None = None) -> Path:
-    """Write a fit's result files (and report) into ``out_dir``, replacing it whole."""
+    """Write a fit's result files (and report) into ``out_dir``, replacing it whole.
+
+    ``out_dir`` follows the rule of ``fit --out`` (README.md, "What results/ holds"): it must
+    not exist, be empty, or be a metak results directory; otherwise
+    :class:`metak.errors.ConfigError` says why and nothing is written.
+    """
     from metak.output.results_dir import write_results_directory  # the report's matplotlib
 
     manifest = manifest or {"command": "metak.write_results (Python API)"}
-    return write_results_directory(result, Path(out_dir), manifest)
+    return write_results_directory(result, Path(out_dir), manifest, option="out_dir")

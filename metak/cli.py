@@ -47,7 +47,8 @@ def _setting(name: str):
 
 _PROVENANCE_HELP = (
     "provenance check: 'auto' (default) checks files that have source/quote columns, "
-    "'strict' requires them everywhere, 'off' skips the check; the bundled studies/ are always strict"
+    "'strict' requires them everywhere, 'off' skips the check; "
+    "the bundled studies/ are always strict"
 )
 
 
@@ -135,6 +136,11 @@ def _build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--out", type=Path, default=Path("results"), metavar="DIR", help="results directory"
     )
+    report.add_argument(
+        "--allow-modified",
+        action="store_true",
+        help="build the report even from files changed since `fit` wrote them (it says which)",
+    )
     return parser
 
 
@@ -167,9 +173,13 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_effects(args) -> int:
-    from metak.derive import compute_effects
+    from metak.derive import EFFECT_COLUMNS, compute_effects
+    from metak.output.guard import check_effects_out
     from metak.records import load_records
 
+    if args.out is not None:  # before any work: never overwrite an input or a user's file
+        header = ",".join(EFFECT_COLUMNS)
+        check_effects_out(args.out, inputs=[_studies_dir(args)], header=header)
     records = load_records(_studies_dir(args), provenance=_provenance_mode(args))
     for warning in records.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -181,9 +191,12 @@ def _cmd_effects(args) -> int:
     if args.out is None:
         result.effects.to_csv(sys.stdout, index=False)
     else:
+        from metak.output.faults import output_errors
         from metak.output.files import write_csv_atomic
 
-        write_csv_atomic(result.effects, args.out)
+        kept = f"{args.out} untouched" if args.out.exists() else "nothing written"
+        with output_errors(kept):
+            write_csv_atomic(result.effects, args.out)
         print(f"wrote {len(result.effects)} effect sizes to {args.out}", file=sys.stderr)
     return EXIT_OK
 
@@ -191,19 +204,25 @@ def _cmd_effects(args) -> int:
 def _cmd_fit(args) -> int:
     from dataclasses import replace
 
+    from metak.output.guard import check_out_dir
+
+    started = time.perf_counter()
+    studies_dir, provenance = _studies_dir(args), _provenance_mode(args)
+    inputs = (studies_dir, args.config)
+    # Refuse a wrong --out first: before minutes of fitting, and before importing the report's
+    # matplotlib, which creates its cache folders in the user's home.
+    check_out_dir(args.out, inputs=inputs)
+
     from metak.config import resolve_analyses
     from metak.fitting.orchestrator import run_analyses
     from metak.output.manifest import build_manifest
     from metak.output.results_dir import write_results_directory
     from metak.records import load_records
 
-    started = time.perf_counter()
-
     def say(message: str) -> None:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    studies_dir, provenance = _studies_dir(args), _provenance_mode(args)
     records = load_records(studies_dir, provenance=provenance)
     for warning in records.warnings:
         say(f"warning: {warning}")
@@ -230,7 +249,7 @@ def _cmd_fit(args) -> int:
         method=args.method,
         timings={"load_and_effects": loaded - started, "fit": fitted - loaded},
     )
-    write_results_directory(result, args.out, manifest)
+    write_results_directory(result, args.out, manifest, inputs=inputs)
     say(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
     failed = [name for name, analysis in result.analyses.items() if not analysis.converged]
     if failed:
@@ -245,9 +264,11 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_report(args) -> int:
+    from metak.output.faults import output_errors
     from metak.report import build_report
 
-    path = build_report(args.out)
+    with output_errors("previous report.html untouched"):
+        path = build_report(args.out, allow_modified=args.allow_modified)
     print(f"wrote {path}")
     return EXIT_OK
 

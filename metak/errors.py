@@ -15,6 +15,8 @@ __all__ = [
     "InputError",
     "ConfigError",
     "FitError",
+    "ResultsError",
+    "OutputError",
     "Problem",
 ]
 
@@ -90,3 +92,15 @@ class FitError(MetakError):
     """A fit that failed its diagnostics gate even after the automatic retry."""
 
     exit_code = EXIT_FIT_FAILED
+
+
+class ResultsError(MetakError):
+    """A results directory that is missing, not metak's, or changed since ``fit`` wrote it."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class OutputError(MetakError):
+    """A result file could not be written (disk full, no permission): the machine, not the input."""
+
+    exit_code = EXIT_OTHER

@@ -1,7 +1,9 @@
 """A realistic ``results/`` directory for report tests, made without fitting any model.
 
-Draws come from known normals, so the files have the documented shape (README.md, "What results/ holds") and
-plausible numbers, but nothing here is a statistical reference. Three analyses:
+Draws come from known normals, so the files have the documented shape (README.md, "What results/
+holds") and plausible numbers, but nothing here is a statistical reference. Like ``fit``, the
+fixture marks each posterior file with its analysis and seals the folder with a manifest holding
+every file's SHA-256 (:func:`seal`), so the report's integrity check passes. Three analyses:
 
 - ``cac_re``: random effects, exact (chain 1), lower is better, one study named
   ``<script>alert(1)</script>`` to prove the report escapes data;
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["SCRIPT_STUDY", "make_results"]
+__all__ = ["SCRIPT_STUDY", "make_results", "seal"]
 
 SCRIPT_STUDY = "<script>alert(1)</script>"
 _Z = 1.959963984540054
@@ -253,6 +255,7 @@ def make_results(directory: Path, *, converged: bool = True, seed: int = 7) -> P
         ),
     }
     for name, (_, _, tree) in built.items():
+        tree.attrs["metak_analysis"] = name  # as `fit` writes it
         tree.to_netcdf(results / "posterior" / f"{name}.nc", engine="h5netcdf")
     pd.concat([b[0] for b in built.values()]).to_csv(results / "summary.csv", index=False)
     effects = pd.concat([b[1] for b in built.values()], ignore_index=True)
@@ -397,5 +400,25 @@ def make_results(directory: Path, *, converged: bool = True, seed: int = 7) -> P
         ]
     )
     claims.to_csv(results / "claims.csv", index=False)
-    (results / "manifest.json").write_text(json.dumps({"seed": seed}), encoding="utf-8")
-    return results
+    return seal(results, {"seed": seed})
+
+
+def seal(results: Path, manifest: dict | None = None) -> Path:
+    """Write ``manifest.json`` as ``fit`` does: the marker and the SHA-256 of every file.
+
+    Call it again after editing the fixture's files on purpose (the report refuses files that
+    differ from the manifest); without ``manifest`` the existing one's other keys are kept.
+    """
+    from metak.output.integrity import MANIFEST, REPORT, seal_manifest
+
+    path = Path(results) / MANIFEST
+    if manifest is None:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    names = [
+        p.relative_to(results).as_posix()
+        for p in sorted(Path(results).rglob("*"))
+        if p.is_file() and p.name not in (MANIFEST, REPORT)
+    ]
+    sealed = seal_manifest(manifest, results, names)
+    path.write_text(json.dumps(sealed, indent=2), encoding="utf-8")
+    return Path(results)

@@ -18,7 +18,9 @@ import pandas as pd
 from metak.fitting.deficiency import analysis_record as deficiency_record
 from metak.fitting.deficiency import moderator_counts
 from metak.fitting.result import AnalysisResult, FitResult
-from metak.output.files import write_csv_atomic
+from metak.output.files import write_csv_atomic, write_netcdf, write_text_atomic
+from metak.output.guard import ResultPaths
+from metak.output.integrity import seal_manifest
 
 __all__ = ["write_results", "summary_markdown", "RESULTS_README"]
 
@@ -51,10 +53,8 @@ def _clean(obj):
 
 
 def write_json(obj, path: Path) -> None:
-    path.write_text(
-        json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n",
-        encoding="utf-8",
-    )
+    text = json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n"
+    write_text_atomic(path, text)
 
 
 def _fmt(value) -> str:
@@ -117,17 +117,21 @@ def _analysis_record(result: AnalysisResult) -> dict:
 
 
 def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
-    """Write every result file into ``staging`` (which becomes ``results/``)."""
-    staging = Path(staging)
-    (staging / "posterior").mkdir(parents=True, exist_ok=True)
+    """Write every result file into ``staging`` (which becomes ``results/``).
+
+    Every path is checked to stay inside ``staging`` (:class:`~metak.output.guard.ResultPaths`);
+    ``manifest.json`` gets the results marker and the SHA-256 of every file written here
+    (:func:`~metak.output.integrity.seal_manifest`).
+    """
+    out = ResultPaths(staging)
     summary = fit_result.summary
-    write_csv_atomic(summary, staging / "summary.csv")
-    (staging / "summary.md").write_text(summary_markdown(summary), encoding="utf-8")
-    write_csv_atomic(fit_result.study_effects, staging / "study_effects.csv")
-    write_csv_atomic(fit_result.effects, staging / "effects.csv")
-    write_csv_atomic(fit_result.unusable, staging / "unusable.csv")
+    write_csv_atomic(summary, out.file("summary.csv"))
+    write_text_atomic(out.file("summary.md"), summary_markdown(summary))
+    write_csv_atomic(fit_result.study_effects, out.file("study_effects.csv"))
+    write_csv_atomic(fit_result.effects, out.file("effects.csv"))
+    write_csv_atomic(fit_result.unusable, out.file("unusable.csv"))
     if fit_result.claims is not None:
-        write_csv_atomic(fit_result.claims, staging / "claims.csv")
+        write_csv_atomic(fit_result.claims, out.file("claims.csv"))
     else:
         write_csv_atomic(
             pd.DataFrame(
@@ -144,14 +148,14 @@ def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
                     "explanation",
                 ]
             ),
-            staging / "claims.csv",
+            out.file("claims.csv"),
         )
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
-    write_json({"analyses": analyses}, staging / "analyses.json")
+    write_json({"analyses": analyses}, out.file("analyses.json"))
     for name, result in fit_result.analyses.items():
-        # libnetcdf (netCDF4) writes a posterior file in ~0.05 s, h5netcdf in ~0.35 s (its
-        # per-variable HDF5 bookkeeping in Python): it adds up over a dozen analyses.
-        result.datatree.to_netcdf(staging / "posterior" / f"{name}.nc", engine="netcdf4")
+        # The tree carries metak_analysis = name: the report notices files swapped between
+        # analyses.
+        write_netcdf(result.datatree, out.posterior(name))
     readme = resources.files("metak.output").joinpath(RESULTS_README).read_text(encoding="utf-8")
-    (staging / "README.md").write_text(readme, encoding="utf-8")
-    write_json(manifest, staging / "manifest.json")
+    write_text_atomic(out.file("README.md"), readme)
+    write_json(seal_manifest(manifest, staging, out.written), out.file("manifest.json"))

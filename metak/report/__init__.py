@@ -1,17 +1,26 @@
-"""The self-contained HTML report, rebuilt from a results directory alone (README.md, "What results/ holds").
+"""The self-contained HTML report, rebuilt from a results directory alone.
+
+See README.md, "What results/ holds".
 
 ``build_report(results_dir)`` writes ``results_dir/report.html``: inline CSS, inline SVG figures,
 no script and no external URL, so the file can be mailed or archived and opened offline.
+
+The report only shows results as ``fit`` wrote them: the folder must be a metak results directory
+and every file its manifest lists must still have the SHA-256 recorded there
+(:mod:`metak.output.integrity`). With ``allow_modified`` it is built anyway and says at the top
+which files differ.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from metak.output.files import write_text_atomic
+from metak.output.guard import check_out_dir
+from metak.output.integrity import Verification, verify_results
 from metak.report.html import esc, page
 from metak.report.inputs import ResultsError, load_inputs, open_posterior
 from metak.report.sections import (
@@ -20,7 +29,13 @@ from metak.report.sections import (
     question_section,
     regression_section,
 )
-from metak.report.tables import banner, claims_section, diagnostics_section, summary_section
+from metak.report.tables import (
+    banner,
+    claims_section,
+    diagnostics_section,
+    modified_banner,
+    summary_section,
+)
 
 __all__ = ["build_report", "render_report", "ResultsError"]
 
@@ -35,58 +50,93 @@ _TOC = [
 ]
 
 
-def render_report(results_dir: Path, trees: dict | None = None) -> str:
+@contextlib.contextmanager
+def _blame_modified_files(verification: Verification):
+    """Turn a failure while reading files known to be modified into one line naming them.
+
+    Only with ``--allow-modified``: the files then differ from what ``fit`` wrote, so a value the
+    report cannot use is theirs, not a bug. Verified files that fail stay a traceback (a bug).
+    """
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as err:
+        if not verification.problems:
+            raise
+        names = ", ".join(problem.path for problem in verification.problems[:3])
+        detail = " ".join(f"{type(err).__name__}: {err}".split())
+        raise ResultsError(
+            f"error: {verification.directory}: the report cannot be built from the modified "
+            f"results ({names}): {detail}; fix: run `python -m metak fit` again"
+        ) from err
+
+
+def render_report(
+    results_dir: Path, trees: dict | None = None, *, allow_modified: bool = False
+) -> str:
     """The report as HTML text (see :func:`build_report`)."""
-    inputs = load_inputs(Path(results_dir))
-    trees = dict(trees or {})
-    for name in inputs.analyses:
-        if name not in trees:
-            trees[name] = open_posterior(inputs.posterior_path(name))
-    body = "\n".join(
-        [
-            question_section(inputs),
-            forest_section(inputs),
-            posterior_section(inputs, trees),
-            regression_section(inputs, trees),
-            diagnostics_section(inputs, trees),
-            summary_section(inputs),
-            claims_section(inputs),
-        ]
-    )
+    results_dir = Path(results_dir)
+    check_out_dir(results_dir, command="report")
+    verification = verify_results(results_dir)
+    if verification.problems and not allow_modified:
+        raise ResultsError(verification.refusal())
+    with _blame_modified_files(verification):
+        inputs = load_inputs(results_dir)
+        trees = dict(trees or {})
+        for name in inputs.analyses:
+            if name not in trees:
+                trees[name] = open_posterior(inputs.posterior_path(name), name)
+        body = "\n".join(
+            [
+                question_section(inputs),
+                forest_section(inputs),
+                posterior_section(inputs, trees),
+                regression_section(inputs, trees),
+                diagnostics_section(inputs, trees),
+                summary_section(inputs),
+                claims_section(inputs),
+            ]
+        )
     n = len(inputs.analyses)
     subtitle = (
         f"Bayesian meta-analysis report — {n} analys{'is' if n == 1 else 'es'}, "
         f"{len(inputs.claims)} claim{'' if len(inputs.claims) == 1 else 's'} assessed"
     )
-    return page(
-        "metak report", esc(subtitle), _TOC, banner(inputs), body, _footer(inputs.directory)
-    )
+    banners = modified_banner(verification.problems) + banner(inputs)
+    return page("metak report", esc(subtitle), _TOC, banners, body, _footer(inputs.directory))
 
 
-def build_report(results_dir: Path, trees: dict | None = None) -> Path:
+def build_report(
+    results_dir: Path, trees: dict | None = None, *, allow_modified: bool = False
+) -> Path:
     """Write ``results_dir/report.html`` from the files in ``results_dir`` and return its path.
 
     ``trees`` may give posterior ``DataTree`` objects already in memory, by analysis name,
     holding what ``posterior/<name>.nc`` holds (``metak fit`` passes the ones it just wrote,
     which saves reading them back); the others are read from the files.
 
+    Parameters
+    ----------
+    results_dir : Path
+        A results directory written by ``metak fit``.
+    trees : dict, optional
+        Posterior trees by analysis name (see above).
+    allow_modified : bool
+        Build the report even when files differ from what ``fit`` wrote (changed, missing,
+        added); the report then lists them in a banner at the top.
+
     Raises
     ------
     ResultsError
-        When a required results file (summary.csv, study_effects.csv, analyses.json) is missing.
+        When ``results_dir`` is not a metak results directory; when a file listed in its
+        manifest is missing, changed or unreadable, or a file metak did not write was added
+        (unless ``allow_modified``); when a file the report needs is missing or malformed
+        (always).
     """
     results_dir = Path(results_dir)
-    text = render_report(results_dir, trees)
+    text = render_report(results_dir, trees, allow_modified=allow_modified)
     target = results_dir / "report.html"
     # Write beside and rename, so a reader never sees half a report.
-    fd, tmp = tempfile.mkstemp(prefix=".report.html.", dir=results_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(target, text)
     return target
 
 

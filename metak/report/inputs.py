@@ -2,7 +2,9 @@
 
 The report is rebuilt from the saved files alone, so this reader is the report's only contact with
 the fit: it tolerates optional keys missing from ``analyses.json`` (older runs, analyses without
-moderators) and raises :class:`ResultsError` naming the file when a required file is absent.
+moderators) and raises :class:`ResultsError` naming the file when a required file is absent or
+cannot be what ``fit`` wrote (empty, a column missing or not numeric, not JSON, a posterior file
+holding another analysis), so that hand-edited results end in one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metak.errors import EXIT_BAD_INPUT, MetakError
+from metak.errors import ResultsError
 
 __all__ = [
     "ResultsError",
@@ -29,10 +31,34 @@ DEFAULT_INTERVENTION = "vitamin K"
 DEFAULT_COMPARATOR = "control"
 
 
-class ResultsError(MetakError):
-    """A results directory that lacks a file the report needs."""
-
-    exit_code = EXIT_BAD_INPUT
+# Columns the report reads without asking (README.md, "summary.csv columns" and
+# "study_effects.csv columns"), and those that must hold numbers when present.
+SUMMARY_REQUIRED = (
+    "analysis",
+    "parameter",
+    "mean",
+    "sd",
+    "q2.5",
+    "q50",
+    "q97.5",
+    "method",
+    "converged",
+)
+SUMMARY_NUMERIC = ("mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk", "ess_tail")
+STUDIES_REQUIRED = ("analysis", "study_id", "yi", "ci_low", "ci_high", "weight_pct")
+STUDIES_NUMERIC = (
+    "yi",
+    "vi",
+    "ci_low",
+    "ci_high",
+    "weight_pct",
+    "theta_mean",
+    "theta_q2.5",
+    "theta_q97.5",
+)
+# The attribute ``fit`` puts on each posterior file: the analysis it belongs to.
+ANALYSIS_ATTR = "metak_analysis"
+_REFIT = "fix: run `python -m metak fit` to write the results again"
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,11 @@ class ReportInputs:
     analyses: dict  # name -> AnalysisInfo, in file order
 
     def posterior_path(self, name: str) -> Path:
+        if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+            raise ResultsError(
+                f"error: {self.directory / 'analyses.json'}: analysis name {name!r} is not a "
+                f"plain name, so it names no posterior file; {_REFIT}"
+            )
         return self.directory / "posterior" / f"{name}.nc"
 
 
@@ -86,10 +117,47 @@ def _require(path: Path) -> Path:
     return path
 
 
-def _read_csv(path: Path, required: bool = True) -> pd.DataFrame:
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _require_columns(path: Path, frame: pd.DataFrame, columns: tuple) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        have = ", ".join(map(str, frame.columns[:8])) + (", …" if len(frame.columns) > 8 else "")
+        raise ResultsError(
+            f"error: {path}: no column {missing[0]!r} (the header has: {have}); {_REFIT}"
+        )
+
+
+def _read_csv(
+    path: Path, required: bool = True, columns: tuple = (), numeric: tuple = ()
+) -> pd.DataFrame:
+    """A results CSV, checked to have ``columns`` and numbers in the ``numeric`` ones."""
     if not required and not path.is_file():
         return pd.DataFrame()
-    return pd.read_csv(_require(path), keep_default_na=True)
+    try:
+        frame = pd.read_csv(_require(path), keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"error: {path}: empty, not even a header line; {_REFIT}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as err:
+        raise ResultsError(
+            f"error: {path}: not readable as CSV ({_one_line(err)}); {_REFIT}"
+        ) from None
+    _require_columns(path, frame, columns)
+    for column in numeric:
+        if column not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column], errors="coerce")
+        bad = frame[column].notna() & values.isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ResultsError(
+                f"error: {path}:{row + 2}: column {column!r} holds "
+                f"{str(frame[column].iloc[row])!r}, not a number; {_REFIT}"
+            )
+        frame[column] = values
+    return frame
 
 
 def _as_tuple(value) -> tuple[str, ...]:
@@ -156,16 +224,23 @@ def load_inputs(directory: Path) -> ReportInputs:
         raise ResultsError(
             f"{directory}: not a directory; fix: pass the results directory of `metak fit`"
         )
-    summary = _read_csv(directory / "summary.csv")
-    studies = _read_csv(directory / "study_effects.csv")
+    summary = _read_csv(directory / "summary.csv", True, SUMMARY_REQUIRED, SUMMARY_NUMERIC)
+    studies = _read_csv(directory / "study_effects.csv", True, STUDIES_REQUIRED, STUDIES_NUMERIC)
+    if "theta_mean" in studies.columns:  # the forest plot then draws the shrunken intervals
+        _require_columns(directory / "study_effects.csv", studies, ("theta_q2.5", "theta_q97.5"))
     claims = _read_csv(directory / "claims.csv", required=False)
     path = _require(directory / "analyses.json")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
+    except (ValueError, OSError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ResultsError(
-            f"{path}: not valid JSON ({err}); fix: re-run `python -m metak fit`"
+            f"error: {path}: not valid JSON ({_one_line(err)}); fix: re-run `python -m metak fit`"
         ) from None
+    if not isinstance(raw, dict | list):
+        raise ResultsError(
+            f"error: {path}: holds a {type(raw).__name__}, not the analyses (an object or a "
+            f"list); {_REFIT}"
+        )
     infos = [_info(entry, summary) for entry in _entries(raw)]
     names = [info.name for info in infos]
     # Analyses present in summary.csv but not described in analyses.json still get a section.
@@ -175,14 +250,40 @@ def load_inputs(directory: Path) -> ReportInputs:
     return ReportInputs(directory, summary, studies, claims, {info.name: info for info in infos})
 
 
-def open_posterior(path: Path):
-    """The posterior ``DataTree`` loaded into memory (file closed), or None when absent."""
+def open_posterior(path: Path, analysis: str | None = None):
+    """The posterior ``DataTree`` loaded into memory (file closed), or None when absent.
+
+    Parameters
+    ----------
+    path : Path
+        ``posterior/<analysis>.nc``.
+    analysis : str, optional
+        The analysis the file must belong to: its ``metak_analysis`` attribute, which ``fit``
+        writes, must name it (files written before that attribute existed carry none).
+
+    Raises
+    ------
+    ResultsError
+        When the file is not a readable netCDF file, or holds another analysis' posterior.
+    """
     if not path.is_file():
         return None
     import xarray as xr
 
-    with xr.open_datatree(path, engine="netcdf4") as tree:  # 4x faster than h5netcdf here
-        return tree.load()
+    try:
+        with xr.open_datatree(path, engine="netcdf4") as tree:  # 4x faster than h5netcdf here
+            tree = tree.load()
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ResultsError(
+            f"error: {path}: not a readable posterior file ({_one_line(err)}); {_REFIT}"
+        ) from None
+    owner = tree.attrs.get(ANALYSIS_ATTR)
+    if analysis is not None and owner is not None and str(owner) != analysis:
+        raise ResultsError(
+            f"error: {path}: holds the posterior of analysis {str(owner)!r}, not {analysis!r} "
+            f"(files swapped or renamed?); {_REFIT}"
+        )
+    return tree
 
 
 def flat_draws(tree, group: str, var: str) -> np.ndarray | None:

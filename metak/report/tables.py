@@ -16,6 +16,7 @@ __all__ = [
     "RHAT_MAX",
     "ESS_MIN",
     "banner",
+    "modified_banner",
     "diagnostics_section",
     "summary_section",
     "claims_section",
@@ -47,6 +48,22 @@ def banner(inputs: ReportInputs) -> str:
     return (
         f'<div class="banner" id="convergence-warnings" role="alert"><strong>Warning: {len(bad)} '
         f"{plural} did not converge.</strong><ul>{''.join(items)}</ul></div>"
+    )
+
+
+def modified_banner(problems) -> str:
+    """A banner listing the files that are not as ``fit`` wrote them (``--allow-modified``).
+
+    ``problems`` are :class:`metak.output.integrity.FileProblem` (``path``, ``what``).
+    """
+    if not problems:
+        return ""
+    items = "".join(f"<li><code>{esc(p.path)}</code>: {esc(p.what)}</li>" for p in problems)
+    return (
+        '<div class="banner" id="modified-results" role="alert"><strong>Warning: these '
+        "results are not as <code>metak fit</code> wrote them</strong> (report built with "
+        "<code>--allow-modified</code>); the numbers and figures below may not come from a fit."
+        f"<ul>{items}</ul></div>"
     )
 
 
@@ -129,13 +146,15 @@ def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
                     "trace",
                     trace_svg,
                     "Trace by chain (divergent transitions marked in red at the bottom): chains "
-                    "should overlap and look like noise."),
+                    "should overlap and look like noise.",
+                ),
                 (
                     "rank",
                     rank_svg,
                     "Rank histograms by chain: every draw ranked among all chains' draws. When the "
                     "chains agree, each chain's ranks are uniform and its histogram stays inside "
-                    "the grey band (pointwise 95%)."),
+                    "the grey band (pointwise 95%).",
+                ),
             ):
                 svg, text = draw(f"{kind}-{info.name}", tree, names)
                 body.append(figure(svg, caption) + (note(esc(text), "warn") if text else ""))

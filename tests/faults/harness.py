@@ -20,6 +20,9 @@ code and that standard error holds exactly one line matching a pattern (no trace
 Cases run in-process through :func:`metak.cli.main` (fast; an uncaught exception fails the test
 as a traceback would) or, with ``subprocess=True``, through ``python -m metak`` in a child
 process (for faults that could hang or kill the test process, and to prove the real entry point).
+A child imports this checkout's ``metak`` (``PYTHONPATH``), may be started through a
+``launcher`` command (``unshare``, ``setpriv``) and may run a ``preexec`` function first (e.g. a
+file size limit).
 """
 
 from __future__ import annotations
@@ -78,7 +81,9 @@ class Case:
     match (searched, not anchored); a failing command (exit code not 0) must print exactly one
     line. ``stderr = None`` (successful commands only) does not check standard error.
     ``creates`` are world-relative paths the command may create or replace. ``check`` runs after
-    the command for extra assertions on the world.
+    the command for extra assertions on the world. Child processes only: ``env`` values and
+    ``launcher`` items may hold the placeholders too; ``launcher`` is a command line put before
+    ``python -m metak ...``; ``preexec`` runs in the child before it executes.
     """
 
     name: str
@@ -90,6 +95,8 @@ class Case:
     check: Callable[[World], None] | None = None
     subprocess: bool = False
     env: dict = field(default_factory=dict)
+    launcher: tuple[str, ...] = ()
+    preexec: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,18 +167,30 @@ def run_in_process(argv: list[str], cwd: Path) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
-def run_subprocess(argv: list[str], cwd: Path, env: dict | None = None) -> Outcome:
-    """``python -m metak ARGV`` in a child process."""
+def run_subprocess(
+    argv: list[str],
+    cwd: Path,
+    env: dict | None = None,
+    launcher: tuple[str, ...] = (),
+    preexec: Callable[[], None] | None = None,
+) -> Outcome:
+    """``python -m metak ARGV`` in a child process, importing this checkout's ``metak``."""
     full_env = dict(os.environ)
+    # The child runs in the world, not the checkout: without this it would import whatever
+    # ``metak`` the interpreter has installed (another worktree's, in a shared venv).
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO), *filter(None, [full_env.get("PYTHONPATH")])]
+    )
     full_env.update(env or {})
     done = subprocess.run(
-        [sys.executable, "-m", "metak", *argv],
+        [*launcher, sys.executable, "-m", "metak", *argv],
         capture_output=True,
         text=True,
         cwd=cwd,
         timeout=SUBPROCESS_TIMEOUT_S,
         env=full_env,
         check=False,
+        preexec_fn=preexec,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
 
@@ -203,10 +222,14 @@ def run_case(case: Case, tmp_path: Path) -> tuple[World, Outcome]:
     before = snapshot(world.root, *GUARDED_REPO_DIRS)
     argv = [world.fill(arg) for arg in case.argv]
     if case.subprocess:
-        outcome = run_subprocess(argv, world.project, case.env)
+        env = {key: world.fill(value) for key, value in case.env.items()}
+        launcher = tuple(world.fill(arg) for arg in case.launcher)
+        outcome = run_subprocess(argv, world.project, env, launcher, case.preexec)
     else:
         outcome = run_in_process(argv, world.project)
     after = snapshot(world.root, *GUARDED_REPO_DIRS)
+    if not case.subprocess:
+        assert not (case.env or case.launcher or case.preexec), f"case {case.name}: subprocess only"
     where = f"case {case.name}: exit {outcome.code}, stderr:\n{outcome.stderr}"
     assert "Traceback" not in outcome.stderr, where
     assert outcome.code == case.code, where

@@ -11,17 +11,20 @@ name, ``theta_new``, ``effect_at_300``, ...). The verdict thresholds are fixed a
 - ``supported``     P(statement) >= 0.95
 - ``contradicted``  P(statement) <= 0.05
 - ``uncertain``     otherwise
-- ``not assessable`` when the claim has no statement, or its analysis/parameter is not in the results.
+- ``not assessable`` when the claim has no statement, or its analysis/parameter is not in the
+  results.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from metak import input_files
 from metak.errors import InputError, Problem
 
 __all__ = [
@@ -85,7 +88,8 @@ def parse_statement(text: str) -> Statement:
             raise ValueError(f"interval [{low:g}, {high:g}] has low > high")
         return Statement(match.group(1).strip(), match.group(2), low, high)
     raise ValueError(
-        "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' or 'PARAM outside [LOW, HIGH]'"
+        "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' "
+        "or 'PARAM outside [LOW, HIGH]'"
     )
 
 
@@ -101,9 +105,11 @@ def verdict_for(probability: float) -> str:
 
 
 def load_claims(path) -> pd.DataFrame:
-    """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge it).
+    """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge).
 
-    Raises :class:`InputError` naming every row whose statement does not parse.
+    The file is read by :func:`metak.input_files.read_input_file` (a regular file of at most
+    ``CLAIMS_LIMIT`` bytes). Raises :class:`InputError` for a file that cannot be read that way
+    and naming every row whose statement does not parse.
     """
     table = _read_text_table(path)
     problems = [
@@ -137,10 +143,11 @@ def load_claims(path) -> pd.DataFrame:
 
 
 def _read_text_table(path) -> pd.DataFrame:
+    data = input_files.read_input_file(
+        path, input_files.CLAIMS_LIMIT, what="claims file", missing_fix="check the path"
+    )
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(Problem(path, "claims file not found", fix="check the path")) from None
+        table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(Problem(path, f"not a readable UTF-8 CSV: {message}")) from None
@@ -173,7 +180,10 @@ def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame
             statement = str(parsed)
             draws = draws_for(analysis, parsed.parameter)
             if draws is None:
-                explanation = f"analysis {analysis!r} with parameter {parsed.parameter!r} is not in these results"
+                explanation = (
+                    f"analysis {analysis!r} with parameter {parsed.parameter!r} "
+                    "is not in these results"
+                )
             else:
                 draws = np.asarray(draws, dtype=float)
                 probability = float(np.mean(parsed.holds(draws)))

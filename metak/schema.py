@@ -1,8 +1,9 @@
 """The CSV schema of a study-records directory: files, columns, types and allowed values.
 
-This module is the only place that knows the schema (documented for users in
-README.md, section "Study records: the CSV schema"). It is plain data: :class:`Column` and :class:`FileSpec` instances plus
-the enumerations and unit factors. :mod:`metak.records` reads and checks files against it.
+This module is the only place that knows the schema (documented for users in README.md,
+section "Study records: the CSV schema"). It is plain data: :class:`Column` and
+:class:`FileSpec` instances plus the enumerations and unit factors. :mod:`metak.records` reads
+and checks files against it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "ARMS",
     "CONTRASTS",
     "FILES",
+    "COMPANION_FILES",
     "ARM_VALUES",
     "TIMEPOINTS",
     "ARM_MEASURES",
@@ -300,6 +302,9 @@ CONTRASTS = FileSpec(
 )
 
 FILES = (STUDIES, OUTCOMES, ARMS, CONTRASTS)
+# Other files of a study-records directory, read by `fit` (run.CLAIMS_NAME,
+# run.DEFAULT_CONFIG_NAME); validation only checks that they are regular files.
+COMPANION_FILES = ("claims.csv", "analyses.toml")
 
 _COLUMN_INDEX = {spec.name: {c.name: c for c in spec.columns} for spec in FILES}
 

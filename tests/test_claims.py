@@ -1,10 +1,21 @@
-"""Claim statements and verdict thresholds."""
+"""Claim statements and verdict thresholds; reading a claims file."""
+
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from metak.claims import CONTRADICTED_AT, SUPPORTED_AT, judge_claims, parse_statement, verdict_for
+from metak import input_files
+from metak.claims import (
+    CONTRADICTED_AT,
+    SUPPORTED_AT,
+    judge_claims,
+    load_claims,
+    parse_statement,
+    verdict_for,
+)
+from metak.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -26,6 +37,20 @@ def test_statement_probability(text, draws, expected):
 def test_bad_statements(text):
     with pytest.raises(ValueError):
         parse_statement(text)
+
+
+def test_load_claims_reads_through_the_bounded_reader(tmp_path, monkeypatch):
+    path = tmp_path / "claims.csv"
+    path.write_text("claim_id,claim\nc1,helps\n", encoding="utf-8")
+    assert list(load_claims(path)["claim_id"]) == ["c1"]
+    monkeypatch.setattr(input_files, "CLAIMS_LIMIT", 10)
+    with pytest.raises(InputError, match="over the 10 bytes limit for a claims file"):
+        load_claims(path)
+    os.mkfifo(tmp_path / "fifo.csv")  # refused before it is opened: no wait for a writer
+    with pytest.raises(InputError, match="fifo.csv: a named pipe \\(FIFO\\), not a regular file"):
+        load_claims(tmp_path / "fifo.csv")
+    with pytest.raises(InputError, match="missing.csv: claims file not found; fix: check the path"):
+        load_claims(tmp_path / "missing.csv")
 
 
 def test_verdict_thresholds():
@@ -72,7 +97,9 @@ def test_unusable_analysis_gives_not_assessable_with_probability_and_assessment_
     verdicts = judge_claims(
         claims,
         lambda analysis, parameter: draws,
-        lambda analysis: "analysis 'b' failed the MCMC diagnostics gate" if analysis == "b" else None,
+        lambda analysis: (
+            "analysis 'b' failed the MCMC diagnostics gate" if analysis == "b" else None
+        ),
     ).set_index("claim_id")
     assert verdicts.loc["ok", "verdict"] == "uncertain"
     assert verdicts.loc["ok", "explanation"].endswith("(direction only)")

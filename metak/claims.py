@@ -26,11 +26,13 @@ import pandas as pd
 
 from metak import input_files
 from metak.errors import InputError, Problem
+from metak.schema import NUMBER_PATTERN, foreign_digits
 
 __all__ = [
     "SUPPORTED_AT",
     "CONTRADICTED_AT",
     "Statement",
+    "StatementError",
     "parse_statement",
     "verdict_for",
     "load_claims",
@@ -40,7 +42,7 @@ __all__ = [
 SUPPORTED_AT = 0.95
 CONTRADICTED_AT = 0.05
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = NUMBER_PATTERN  # ASCII digits only, as in the study records
 _COMPARE = re.compile(rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
 _INTERVAL = re.compile(
     rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s+(in|outside)\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*$"
@@ -76,8 +78,31 @@ class Statement:
         return f"{self.parameter} {self.op} {self.low:g}"
 
 
+class StatementError(ValueError):
+    """A statement that does not parse: what is wrong, and how to fix it (``fix``, or None)."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
+
+
 def parse_statement(text: str) -> Statement:
-    """Parse a statement; raise ``ValueError`` with what is allowed."""
+    """Parse a statement (grammar in the module docstring).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"mu < 0"`` or ``"tau in [0, 0.5]"``; numbers in ASCII digits.
+
+    Returns
+    -------
+    Statement
+
+    Raises
+    ------
+    StatementError
+        A ``ValueError`` saying what is allowed (or which character is not a digit).
+    """
     match = _COMPARE.match(text)
     if match:
         return Statement(match.group(1).strip(), match.group(2), float(match.group(3)))
@@ -85,9 +110,13 @@ def parse_statement(text: str) -> Statement:
     if match:
         low, high = float(match.group(3)), float(match.group(4))
         if low > high:
-            raise ValueError(f"interval [{low:g}, {high:g}] has low > high")
+            raise StatementError(f"interval [{low:g}, {high:g}] has low > high")
         return Statement(match.group(1).strip(), match.group(2), low, high)
-    raise ValueError(
+    foreign = foreign_digits(text)
+    if foreign is not None:
+        # Python's \d and float() would read it; metak's numbers are ASCII everywhere.
+        raise StatementError(foreign[0], fix="write the numbers with the ASCII digits 0-9")
+    raise StatementError(
         "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' "
         "or 'PARAM outside [LOW, HIGH]'"
     )
@@ -127,7 +156,7 @@ def load_claims(path) -> pd.DataFrame:
         if isinstance(text, str) and text:
             try:
                 parse_statement(text)
-            except ValueError as err:
+            except StatementError as err:
                 problems.append(
                     Problem(
                         path,
@@ -135,6 +164,7 @@ def load_claims(path) -> pd.DataFrame:
                         row=int(row.get("line", index + 2)),
                         column="statement",
                         value=text,
+                        fix=err.fix,
                     )
                 )
     if problems:

@@ -31,7 +31,7 @@ __all__ = ["MAX_ROWS", "PROVENANCE_MODES", "StudyRecords", "bundled_studies_dir"
 
 PROVENANCE_MODES = ("auto", "strict", "off")
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(schema.NUMBER_PATTERN)
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _MISSING_MARKERS = {
     "na",
@@ -397,7 +397,11 @@ def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report
         )
         return
     if not _NUMBER.fullmatch(text):
-        report.cell(table, row, column.name, "not a number", fix=_number_fix(text))
+        foreign = schema.foreign_digits(text)
+        if foreign is not None:
+            report.cell(table, row, column.name, foreign[0], fix=foreign[1])
+        else:
+            report.cell(table, row, column.name, "not a number", fix=_number_fix(text))
         return
     value = float(text)
     if not math.isfinite(value):
@@ -418,7 +422,7 @@ def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report
     row.value[column.name] = value
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
@@ -426,6 +430,7 @@ def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
     kinds = {}
     for name in table.moderators:
         cells = [(row, row.text[name]) for row in table.rows if row.text[name]]
+        _foreign_digit_numbers(table, name, cells, report)
         numbers = [
             _NUMBER.fullmatch(text) is not None and math.isfinite(float(text)) for _, text in cells
         ]
@@ -450,6 +455,17 @@ def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
             else:
                 row.value[name] = text or None
     return kinds
+
+
+def _foreign_digit_numbers(table: _Table, name: str, cells: list, report: _Report) -> None:
+    """Report moderator cells that are numbers written in other digits (e.g. '٤٤' for 44).
+
+    Read as text they would silently make the column categorical; other text stays a category.
+    """
+    for row, text in cells:
+        foreign = schema.foreign_digits(text)
+        if foreign is not None and schema.ascii_number(text) is not None:
+            report.cell(table, row, name, foreign[0], fix=foreign[1])
 
 
 # --------------------------------------------------------------------------- rules within a row

@@ -116,9 +116,13 @@ def _studies_dir(args) -> Path:
 
 
 def _cmd_validate(args) -> int:
+    from metak.derive import compute_effects
     from metak.records import load_records
 
     records = load_records(_studies_dir(args), provenance=_provenance_mode(args))
+    # Numbers that pass every cell check can still break the effect-size arithmetic (SDs of
+    # 1e-200 in both arms): validate computes the effects `fit` would, so it catches those too.
+    compute_effects(records)
     for warning in records.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(

@@ -59,6 +59,18 @@ def test_limits_leave_the_bundled_inputs_a_hundredfold_margin():
     assert (studies / "analyses.toml").stat().st_size * margin < CONFIG_LIMIT
 
 
+def test_readme_states_the_limits():
+    from metak.records import MAX_ROWS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rule = " ".join(readme.split("- Size limits:")[1].split("\n- ")[0].split())
+    assert (
+        f"each CSV of the directory at most {CSV_LIMIT // 2**20} MiB and {MAX_ROWS:,} rows" in rule
+    )
+    assert f"`claims.csv` at most {CLAIMS_LIMIT // 2**20} MiB" in rule
+    assert f"(`analyses.toml` or `--config`) at most {CONFIG_LIMIT // 2**20} MiB" in rule
+
+
 def test_regular_file_and_link_to_one_are_read_whole(tmp_path):
     path = tmp_path / "arms.csv"
     path.write_bytes(b"a,b\n1,2\n")

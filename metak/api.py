@@ -16,7 +16,7 @@ from metak.derive import compute_effects as _compute_effects
 from metak.errors import ConfigError
 from metak.fitting.orchestrator import run_analyses
 from metak.fitting.result import FitResult
-from metak.records import StudyRecords, bundled_studies_dir, load_records
+from metak.records import StudyRecords, bundled_studies_dir, is_bundled, load_records
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = [
@@ -41,7 +41,7 @@ def load_studies(directory: str | Path | None = None, provenance: str = "auto") 
         Listing every problem found, one line each.
     """
     directory = bundled_studies_dir() if directory is None else Path(directory)
-    if directory.resolve() == bundled_studies_dir().resolve():
+    if is_bundled(directory):
         provenance = "strict"
     return load_records(directory, provenance=provenance)
 

@@ -11,23 +11,28 @@ name, ``theta_new``, ``effect_at_300``, ...). The verdict thresholds are fixed a
 - ``supported``     P(statement) >= 0.95
 - ``contradicted``  P(statement) <= 0.05
 - ``uncertain``     otherwise
-- ``not assessable`` when the claim has no statement, or its analysis/parameter is not in the results.
+- ``not assessable`` when the claim has no statement, or its analysis/parameter is not in the
+  results.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from metak import input_files
 from metak.errors import InputError, Problem
+from metak.schema import NUMBER_PATTERN, foreign_digits
 
 __all__ = [
     "SUPPORTED_AT",
     "CONTRADICTED_AT",
     "Statement",
+    "StatementError",
     "parse_statement",
     "verdict_for",
     "load_claims",
@@ -37,7 +42,7 @@ __all__ = [
 SUPPORTED_AT = 0.95
 CONTRADICTED_AT = 0.05
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = NUMBER_PATTERN  # ASCII digits only, as in the study records
 _COMPARE = re.compile(rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
 _INTERVAL = re.compile(
     rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s+(in|outside)\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*$"
@@ -73,8 +78,31 @@ class Statement:
         return f"{self.parameter} {self.op} {self.low:g}"
 
 
+class StatementError(ValueError):
+    """A statement that does not parse: what is wrong, and how to fix it (``fix``, or None)."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
+
+
 def parse_statement(text: str) -> Statement:
-    """Parse a statement; raise ``ValueError`` with what is allowed."""
+    """Parse a statement (grammar in the module docstring).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"mu < 0"`` or ``"tau in [0, 0.5]"``; numbers in ASCII digits.
+
+    Returns
+    -------
+    Statement
+
+    Raises
+    ------
+    StatementError
+        A ``ValueError`` saying what is allowed (or which character is not a digit).
+    """
     match = _COMPARE.match(text)
     if match:
         return Statement(match.group(1).strip(), match.group(2), float(match.group(3)))
@@ -82,10 +110,15 @@ def parse_statement(text: str) -> Statement:
     if match:
         low, high = float(match.group(3)), float(match.group(4))
         if low > high:
-            raise ValueError(f"interval [{low:g}, {high:g}] has low > high")
+            raise StatementError(f"interval [{low:g}, {high:g}] has low > high")
         return Statement(match.group(1).strip(), match.group(2), low, high)
-    raise ValueError(
-        "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' or 'PARAM outside [LOW, HIGH]'"
+    foreign = foreign_digits(text)
+    if foreign is not None:
+        # Python's \d and float() would read it; metak's numbers are ASCII everywhere.
+        raise StatementError(foreign[0], fix="write the numbers with the ASCII digits 0-9")
+    raise StatementError(
+        "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' "
+        "or 'PARAM outside [LOW, HIGH]'"
     )
 
 
@@ -101,9 +134,11 @@ def verdict_for(probability: float) -> str:
 
 
 def load_claims(path) -> pd.DataFrame:
-    """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge it).
+    """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge).
 
-    Raises :class:`InputError` naming every row whose statement does not parse.
+    The file is read by :func:`metak.input_files.read_input_file` (a regular file of at most
+    ``CLAIMS_LIMIT`` bytes). Raises :class:`InputError` for a file that cannot be read that way
+    and naming every row whose statement does not parse.
     """
     table = _read_text_table(path)
     problems = [
@@ -121,7 +156,7 @@ def load_claims(path) -> pd.DataFrame:
         if isinstance(text, str) and text:
             try:
                 parse_statement(text)
-            except ValueError as err:
+            except StatementError as err:
                 problems.append(
                     Problem(
                         path,
@@ -129,6 +164,7 @@ def load_claims(path) -> pd.DataFrame:
                         row=int(row.get("line", index + 2)),
                         column="statement",
                         value=text,
+                        fix=err.fix,
                     )
                 )
     if problems:
@@ -137,10 +173,11 @@ def load_claims(path) -> pd.DataFrame:
 
 
 def _read_text_table(path) -> pd.DataFrame:
+    data = input_files.read_input_file(
+        path, input_files.CLAIMS_LIMIT, what="claims file", missing_fix="check the path"
+    )
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(Problem(path, "claims file not found", fix="check the path")) from None
+        table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8")
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(Problem(path, f"not a readable UTF-8 CSV: {message}")) from None
@@ -173,7 +210,10 @@ def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame
             statement = str(parsed)
             draws = draws_for(analysis, parsed.parameter)
             if draws is None:
-                explanation = f"analysis {analysis!r} with parameter {parsed.parameter!r} is not in these results"
+                explanation = (
+                    f"analysis {analysis!r} with parameter {parsed.parameter!r} "
+                    "is not in these results"
+                )
             else:
                 draws = np.asarray(draws, dtype=float)
                 probability = float(np.mean(parsed.holds(draws)))

@@ -145,12 +145,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _provenance_mode(args) -> str:
-    from metak.records import bundled_studies_dir
+    from metak.records import is_bundled
 
-    directory = args.studies if args.studies is not None else bundled_studies_dir()
-    if directory.resolve() == bundled_studies_dir().resolve():
-        return "strict"
-    return args.provenance
+    return "strict" if args.studies is None or is_bundled(args.studies) else args.provenance
 
 
 def _studies_dir(args) -> Path:
@@ -160,9 +157,13 @@ def _studies_dir(args) -> Path:
 
 
 def _cmd_validate(args) -> int:
+    from metak.derive import compute_effects
     from metak.records import load_records
 
     records = load_records(_studies_dir(args), provenance=_provenance_mode(args))
+    # Numbers that pass every cell check can still break the effect-size arithmetic (SDs of
+    # 1e-200 in both arms): validate computes the effects `fit` would, so it catches those too.
+    compute_effects(records)
     for warning in records.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(

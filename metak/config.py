@@ -14,7 +14,8 @@ import tomllib
 from dataclasses import fields
 from pathlib import Path
 
-from metak.errors import ConfigError
+from metak.errors import ConfigError, InputError
+from metak.input_files import CONFIG_LIMIT, read_input_file
 from metak.spec import NAME_MAX_LENGTH, AnalysisSpec, DeficiencySpec, Settings, safe_name
 
 __all__ = [
@@ -144,11 +145,12 @@ def load_config(path: Path) -> tuple[list[AnalysisSpec], Settings]:
     """Read and parse an analysis file (see :func:`parse_config`)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise _fail(str(path), "analysis file not found", "check the --config path") from None
-    except OSError as err:
-        raise _fail(str(path), f"cannot read: {err.strerror}") from None
+        # A regular file of at most CONFIG_LIMIT bytes; a FIFO or /dev/zero is refused unread.
+        raw = read_input_file(
+            path, CONFIG_LIMIT, what="analysis file", missing_fix="check the --config path"
+        )
+    except InputError as err:
+        raise ConfigError(str(err)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -1,7 +1,12 @@
 """Turn validated study records into effect sizes: one row per study × outcome × comparison.
 
-:func:`compute_effects` never raises for a study it cannot use; it returns the reason in
-:attr:`EffectsResult.unusable` instead. The rules, in the order they are tried:
+:func:`compute_effects` does not raise for a study it cannot use; it returns the reason in
+:attr:`EffectsResult.unusable` instead. It raises :class:`~metak.errors.InputError` (exit 2)
+only for numbers that break the arithmetic: an effect size, its variance, CI or conversion
+variance that is not finite, a variance that underflows to 0 (below the smallest normal float,
+where 1/vi overflows), or any overflow or division by zero on the way (an SD of ``1e200``, an SE
+of ``1e-200``). Validation cannot see these: they depend on how the rows combine. The rules, in
+the order they are tried:
 
 1. **Which measure.** The outcome's ``measure`` in ``outcomes.csv`` (MD by default), or
    ``measure_override`` (MD, SMD or ROM) for every outcome.
@@ -49,6 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,7 +62,7 @@ import pandas as pd
 from scipy import special
 
 from metak.effects import basic, change, conversions, medians
-from metak.errors import ConfigError
+from metak.errors import ConfigError, InputError, Problem
 from metak.schema import ANALYSIS_MEASURES, LOG_OF_RATIO
 
 if TYPE_CHECKING:
@@ -99,6 +105,17 @@ _Z95 = float(special.ndtri(0.975))
 _SAME_SCALE = {measure: (measure, "GEN") for measure in ANALYSIS_MEASURES}
 # Natural-scale ratios that convert exactly (by taking logs) to an analysis measure.
 _LOG_OF = {log: natural for natural, log in LOG_OF_RATIO.items()}
+# Overflow, division by zero and invalid operations while computing an effect size mean an
+# absurd input value (an SD of 1e200): raised, not warned, and reported with the rows. Underflow
+# stays silent; it matters only where it leaves the variance 0, which _check_effect sees.
+_FLOAT_ERRORS = {"over": "raise", "divide": "raise", "invalid": "raise", "under": "ignore"}
+# Below the smallest normal float a variance has lost its precision and 1/vi overflows.
+_SMALLEST_VARIANCE = float(np.finfo(float).tiny)
+# The number columns an effect size is computed from, per file: where to look for the culprit.
+_NUMBER_COLUMNS = {
+    "arms.csv": ("mean", "sd", "se", "sem", "median", "q1", "q3", "min", "max", "n"),
+    "contrasts.csv": ("estimate", "se", "ci_low", "ci_high", "p_value", "n_treatment", "n_control"),
+}
 
 
 @dataclass(frozen=True)
@@ -233,7 +250,10 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
         how += f", SE from p = {_fmt(p)} ({dist})"
     else:
         se = math.nan
-    if not (math.isfinite(yi) and math.isfinite(se) and se > 0):
+    # An SE of 0 from a p-value means a zero estimate: no SE to be had. From a positive SE or a
+    # CI it is underflow, a bad number that _check_effect reports.
+    from_p = not math.isfinite(se_given) and not (math.isfinite(low) and math.isfinite(high))
+    if not (math.isfinite(yi) and math.isfinite(se) and (se > 0 or se == 0 and not from_p)):
         return None, (
             f"contrasts.csv:{line} ({given}) gives no usable standard error "
             "(p-value of 1, zero estimate, or non-positive ratio)"
@@ -246,7 +266,7 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
         how += "; covariate-adjusted"
     effect = _Effect(
         yi=yi,
-        vi=se**2,
+        vi=se * se,  # not se**2: that raises OverflowError; inf is reported by _check_effect
         derivation=how,
         lines={"contrasts.csv": (line,)},
         rows=(row,),
@@ -445,6 +465,107 @@ def _arms_effect(t_rows, c_rows, measure, r, n_split) -> tuple[_Effect | None, s
     return effect, None
 
 
+# --------------------------------------------------------------------------- numeric faults
+
+
+class _NumericFault(Exception):
+    """An effect size whose arithmetic broke down: what happened, and the rows it came from."""
+
+    def __init__(self, what: str, sources: tuple):
+        super().__init__(what)
+        self.what = what
+        self.sources = sources  # arms / contrasts rows (Series) or row tables (DataFrames)
+
+
+def _check_effect(effect: _Effect) -> None:
+    """Raise :class:`_NumericFault` unless every number the models use from ``effect`` is usable."""
+    if not math.isfinite(effect.yi):
+        raise _NumericFault("the effect size is not a finite number", effect.rows)
+    if math.isnan(effect.vi):
+        raise _NumericFault("the effect size's variance is not a number", effect.rows)
+    if effect.vi == math.inf:
+        raise _NumericFault("the effect size's variance overflows", effect.rows)
+    if not effect.vi >= _SMALLEST_VARIANCE:
+        raise _NumericFault("the effect size's variance underflows to 0", effect.rows)
+    half_width = _Z95 * math.sqrt(effect.vi)
+    if not (math.isfinite(effect.yi - half_width) and math.isfinite(effect.yi + half_width)):
+        raise _NumericFault("the effect size's confidence interval overflows", effect.rows)
+    derived = math.isfinite(effect.prepost_r)
+    if not math.isfinite(effect.vi_conversion) or (derived and not math.isfinite(effect.dvi_dr)):
+        raise _NumericFault("the effect size's conversion variance is not finite", effect.rows)
+
+
+def _arithmetic_words(err: ArithmeticError) -> str:
+    """What went wrong, from numpy's 'overflow encountered in ...' or Python's own error."""
+    text = str(err).lower()
+    if isinstance(err, ZeroDivisionError) or "divide" in text:
+        return "computing the effect size divides by zero"
+    if isinstance(err, OverflowError) or "overflow" in text:
+        return "computing the effect size overflows"
+    return "computing the effect size gives an undefined value (e.g. infinity minus infinity)"
+
+
+def _source_rows(sources: tuple) -> list:
+    rows = []
+    for source in sources:
+        if isinstance(source, pd.DataFrame):
+            rows.extend(row for _, row in source.iterrows())
+        else:
+            rows.append(source)
+    return rows
+
+
+def _row_file(row) -> str:
+    return "contrasts.csv" if "estimate" in row.index else "arms.csv"
+
+
+def _cell_text(x: float) -> str:
+    """A float as a user would have written it: '120' not '120.0', '1e200' not '1e+200'."""
+    if x.is_integer() and abs(x) < 1e16:
+        return str(int(x))
+    return repr(x).replace("e+", "e")
+
+
+def _extreme_cell(rows: list) -> tuple | None:
+    """``(file, line, column, value)`` of the number farthest from 1 in order of magnitude.
+
+    A variance that overflows or underflows comes from a value many orders of magnitude off
+    (an SD of 1e-200), so that cell is the one to check.
+    """
+    best, best_key = None, -1.0
+    for row in rows:
+        file = _row_file(row)
+        for column in _NUMBER_COLUMNS[file]:
+            value = _num(row, column)
+            if math.isfinite(value) and value != 0:
+                key = abs(math.log10(abs(value)))
+                if key > best_key:
+                    best, best_key = (file, int(row["line"]), column, value), key
+    return best
+
+
+def _numeric_problem(directory, fault: _NumericFault, measure: str, study_id, outcome) -> Problem:
+    """One line naming the cell most likely at fault and the effect it broke."""
+    rows = _source_rows(fault.sources)
+    lines: dict[str, list[int]] = {}
+    for row in rows:
+        lines.setdefault(_row_file(row), []).append(int(row["line"]))
+    context = f"{measure} of {study_id} / {outcome} from {_rows_text(lines)}"
+    fix = "check the value against the source; a value this extreme is a typo or a wrong unit"
+    cell = _extreme_cell(rows)
+    if cell is None:  # no number to point at (not expected: every route reads numbers)
+        return Problem(directory, f"{fault.what} ({context})", fix=fix)
+    file, line, column, value = cell
+    return Problem(
+        Path(directory) / file,
+        f"{fault.what} ({context})",
+        row=line,
+        column=column,
+        value=_cell_text(value),
+        fix=fix,
+    )
+
+
 # --------------------------------------------------------------------------- assembly
 
 
@@ -518,6 +639,7 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
         for _, row in candidates.iterrows():
             effect, reason = _contrast_effect(row, measure)
             if effect is not None:
+                _check_effect(effect)  # every usable row, not only the one chosen
                 usable.append(effect)
             else:
                 why.append(reason)
@@ -538,6 +660,8 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
             )
         else:
             effect, reason = _arms_effect(t_rows, c_rows, measure, info.prepost_r, n_split)
+            if effect is not None:
+                _check_effect(effect)
             if reason is not None:
                 why.append(reason)
         if effect is None:
@@ -624,6 +748,9 @@ def compute_effects(records: StudyRecords, measure_override: str | None = None) 
     ------
     metak.errors.ConfigError
         If ``measure_override`` is not one of ``MEASURES``.
+    metak.errors.InputError
+        One line per study × outcome whose numbers break the arithmetic (module docstring),
+        naming the cell most orders of magnitude off.
     """
     if measure_override is not None and measure_override not in MEASURES:
         raise ConfigError(
@@ -632,9 +759,7 @@ def compute_effects(records: StudyRecords, measure_override: str | None = None) 
         )
     info = _outcome_info(records)
     arms, contrasts = records.arms, records.contrasts
-    studies = {
-        str(row["study_id"]): pd.Series(row) for row in records.studies.to_dict("records")
-    }
+    studies = {str(row["study_id"]): pd.Series(row) for row in records.studies.to_dict("records")}
     pairs = list(
         dict.fromkeys(
             (str(s), str(o))
@@ -645,19 +770,30 @@ def compute_effects(records: StudyRecords, measure_override: str | None = None) 
     # Row positions of each study x outcome, found once (filtering the whole table per pair is
     # quadratic: minutes for 10,000 studies).
     arm_rows, contrast_rows = _pair_positions(arms), _pair_positions(contrasts)
-    effect_rows, unusable_rows = [], []
+    effect_rows, unusable_rows, problems = [], [], []
     for study_id, outcome in pairs:
         outcome_info = info.get(outcome, _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
         measure = measure_override or outcome_info.measure
         pair_arms = arms.iloc[arm_rows.get((study_id, outcome), [])]
         pair_contrasts = contrasts.iloc[contrast_rows.get((study_id, outcome), [])]
-        found, reasons = _pair_effects(
-            study_id, outcome, pair_arms, pair_contrasts, outcome_info, measure, studies
-        )
+        try:
+            with np.errstate(**_FLOAT_ERRORS):
+                found, reasons = _pair_effects(
+                    study_id, outcome, pair_arms, pair_contrasts, outcome_info, measure, studies
+                )
+        except _NumericFault as fault:
+            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
+            continue
+        except ArithmeticError as err:  # numpy FloatingPointError, Python OverflowError, ...
+            fault = _NumericFault(_arithmetic_words(err), (pair_arms, pair_contrasts))
+            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
+            continue
         effect_rows.extend(found)
         unusable_rows.extend(
             {"study_id": study_id, "outcome": outcome, "reason": reason} for reason in reasons
         )
+    if problems:
+        raise InputError(problems)
     effects = pd.DataFrame(effect_rows, columns=list(EFFECT_COLUMNS))
     for column in ("converted", "adjusted", "secondary"):
         effects[column] = effects[column].astype(bool)

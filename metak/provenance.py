@@ -12,6 +12,8 @@ The rules (see "Provenance" in README.md, section "Study records: the CSV schema
 - A middle dot used as decimal point (``3·5``, Lancet style) counts as ``.``.
 - Letters next to a number do not matter (``12`` is found in ``12mo`` and ``n=12``).
 - A cell that is not a plain decimal (e.g. ``1e-5``) must appear literally.
+- Digits are the ASCII digits 0-9 (``re.ASCII``): Arabic-Indic or fullwidth digits in a quote
+  never prove a cell, and next to a number they count as letters do.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import re
 
 __all__ = ["number_in_quote"]
 
-_PLAIN = re.compile(r"[+\-]?(?P<int>\d*)(?:\.(?P<frac>\d+))?")
+_PLAIN = re.compile(r"[+\-]?(?P<int>\d*)(?:\.(?P<frac>\d+))?", re.ASCII)
 _DECIMAL_POINT = "[.\u00b7]"  # '.' or middle dot
 _GROUP_SEPARATOR = "[,\u2009\u202f]?"  # optional ',', thin space, narrow no-break space
 _MINUS_LIKE = "\u2212\u2013\u2012\u2010\u2011\ufe63\uff0d"
@@ -74,5 +76,5 @@ def number_in_quote(cell_text: str, quote: str) -> bool:
     if plain is not None and len(plain["int"]) == 3:
         # "234" is not the last group of "1,234".
         boundary_left += r"(?<!\d[,\u2009\u202f])"
-    regex = re.compile(boundary_left + _pattern(cell) + boundary_right)
+    regex = re.compile(boundary_left + _pattern(cell) + boundary_right, re.ASCII)
     return regex.search(quote) is not None

@@ -1,10 +1,11 @@
 """Read and validate a study-records directory into typed tables.
 
-:func:`load_records` is the one entry point: it reads the CSV files of README.md, section "Study records: the CSV schema" as
-bytes, checks encoding, CSV syntax, headers, every cell, the rules within a row, the references
-between files and the provenance quotes, and either returns a :class:`StudyRecords` or raises
-one :class:`~metak.errors.InputError` carrying every problem found (one line each). Nothing
-downstream re-checks the records.
+:func:`load_records` is the one entry point: it reads the CSV files of README.md, section
+"Study records: the CSV schema" as bytes (regular files only, size-limited:
+:mod:`metak.input_files`), checks encoding, CSV syntax, headers, every cell, the rules within a
+row, the references between files and the provenance quotes, and either returns a
+:class:`StudyRecords` or raises one :class:`~metak.errors.InputError` carrying every problem
+found (one line each). Nothing downstream re-checks the records.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import csv
 import difflib
 import io
 import math
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,15 +23,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from metak import schema
+from metak import input_files, schema
 from metak.errors import InputError, Problem
 from metak.provenance import number_in_quote
 
-__all__ = ["PROVENANCE_MODES", "StudyRecords", "bundled_studies_dir", "load_records"]
+__all__ = [
+    "MAX_ROWS",
+    "PROVENANCE_MODES",
+    "StudyRecords",
+    "bundled_studies_dir",
+    "is_bundled",
+    "load_records",
+]
 
 PROVENANCE_MODES = ("auto", "strict", "off")
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(schema.NUMBER_PATTERN)
 _NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 _MISSING_MARKERS = {
     "na",
@@ -46,6 +55,10 @@ _MISSING_MARKERS = {
     "n.r.",
 }
 _MAX_CSV_ERRORS = 20  # per file; past this the file is probably not CSV at all
+# Data rows per file: a hundred times the largest meta-analysis. Validation holds about 3 KB per
+# row, so this, not the byte limit alone, bounds memory: 256 MiB of two-byte lines would be
+# 134 million rows.
+MAX_ROWS = 1_000_000
 _QUOTE_SHOWN = 40  # characters of a quote shown when a number is not found in it
 _FILE_RANK = {spec.name: rank for rank, spec in enumerate(schema.FILES, start=1)}
 _QUOTE_FIX = (
@@ -74,6 +87,13 @@ class StudyRecords:
 def bundled_studies_dir() -> Path:
     """The evidence bundled with metak (the repository's ``studies/``)."""
     return Path(__file__).resolve().parents[1] / "studies"
+
+
+def is_bundled(directory: Path) -> bool:
+    """True when ``directory`` is (a link to) the bundled ``studies/``, which is always checked
+    with strict provenance. A link loop is simply not the bundled directory (``realpath`` does
+    not raise on loops; ``load_records`` reports them)."""
+    return os.path.realpath(directory) == os.path.realpath(bundled_studies_dir())
 
 
 @dataclass
@@ -173,6 +193,8 @@ def _csv_records(path: Path, text: str, report: _Report) -> tuple[list, bool]:
         first, previous = previous + 1, reader.line_num
         if any(cell.strip() for cell in cells):
             records.append((first, cells))
+            if len(records) > MAX_ROWS + 1:  # the header and one row too many: enough to tell
+                break
     return records, errors == 0
 
 
@@ -190,11 +212,10 @@ def _suggest(value: str, allowed, otherwise: str) -> str:
 
 def _read_table(path: Path, spec: schema.FileSpec, report: _Report) -> _Table | None:
     try:
-        data = path.read_bytes()
-    except OSError as err:
-        report.add(
-            path, f"cannot be read: {err.strerror or err}", fix="check that it is a readable file"
-        )
+        data = input_files.read_input_file(path, input_files.CSV_LIMIT, what="study-records file")
+    except InputError as err:
+        for problem in err.problems:
+            report.add(problem.file, problem.message, fix=problem.fix)
         return None
     if not data.strip():
         report.add(
@@ -208,6 +229,14 @@ def _read_table(path: Path, spec: schema.FileSpec, report: _Report) -> _Table | 
     if not records:
         report.add(
             path, "no header line", fix=f"start it with a header line, e.g. '{spec.example_header}'"
+        )
+        return None
+    if len(records) > MAX_ROWS + 1:
+        report.add(
+            path,
+            f"more than {MAX_ROWS:,} rows, the limit per file",
+            row=records[-1][0],
+            fix="check that this is the right file",
         )
         return None
     header_line, raw_header = records[0]
@@ -382,7 +411,11 @@ def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report
         )
         return
     if not _NUMBER.fullmatch(text):
-        report.cell(table, row, column.name, "not a number", fix=_number_fix(text))
+        foreign = schema.foreign_digits(text)
+        if foreign is not None:
+            report.cell(table, row, column.name, foreign[0], fix=foreign[1])
+        else:
+            report.cell(table, row, column.name, "not a number", fix=_number_fix(text))
         return
     value = float(text)
     if not math.isfinite(value):
@@ -403,7 +436,7 @@ def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report
     row.value[column.name] = value
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
@@ -411,6 +444,7 @@ def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
     kinds = {}
     for name in table.moderators:
         cells = [(row, row.text[name]) for row in table.rows if row.text[name]]
+        _foreign_digit_numbers(table, name, cells, report)
         numbers = [
             _NUMBER.fullmatch(text) is not None and math.isfinite(float(text)) for _, text in cells
         ]
@@ -435,6 +469,17 @@ def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
             else:
                 row.value[name] = text or None
     return kinds
+
+
+def _foreign_digit_numbers(table: _Table, name: str, cells: list, report: _Report) -> None:
+    """Report moderator cells that are numbers written in other digits (e.g. '٤٤' for 44).
+
+    Read as text they would silently make the column categorical; other text stays a category.
+    """
+    for row, text in cells:
+        foreign = schema.foreign_digits(text)
+        if foreign is not None and schema.ascii_number(text) is not None:
+            report.cell(table, row, name, foreign[0], fix=foreign[1])
 
 
 # --------------------------------------------------------------------------- rules within a row
@@ -817,7 +862,9 @@ def _implicit_outcomes(arms: pd.DataFrame, contrasts: pd.DataFrame) -> pd.DataFr
             "description": pd.Series([None] * len(names), dtype=object),
             "unit": pd.Series([units.get(n) for n in names], dtype=object),
             "direction": pd.Series([schema.IMPLICIT_DIRECTION] * len(names), dtype=object),
-            "measure": pd.Series([_implicit_measure(n, arms, contrasts) for n in names], dtype=object),
+            "measure": pd.Series(
+                [_implicit_measure(n, arms, contrasts) for n in names], dtype=object
+            ),
             "prepost_r": np.full(len(names), schema.DEFAULT_PREPOST_R),
             "line": np.full(len(names), np.nan),
         },
@@ -830,16 +877,16 @@ def _implicit_outcomes(arms: pd.DataFrame, contrasts: pd.DataFrame) -> pd.DataFr
 
 
 def _locate_files(directory: Path, report: _Report) -> dict[str, Path] | None:
-    if not directory.exists():
-        report.add(directory, "directory not found", fix="give an existing study-records directory")
+    problem = input_files.directory_problem(directory)
+    if problem is not None:
+        report.add(problem.file, problem.message, fix=problem.fix)
         return None
-    if not directory.is_dir():
-        report.add(directory, "not a directory", fix="give the directory holding studies.csv")
-        return None
+    # lexists, not exists: a dangling or looping link is a file the user meant metak to read;
+    # skipping it silently would analyse fewer studies than the directory holds.
     present = {
         spec.name: directory / spec.name
         for spec in schema.FILES
-        if (directory / spec.name).exists()
+        if os.path.lexists(directory / spec.name)
     }
     try:
         others = sorted(
@@ -862,11 +909,26 @@ def _locate_files(directory: Path, report: _Report) -> dict[str, Path] | None:
             "neither arms.csv nor contrasts.csv found",
             fix=f"add arms.csv (arm summaries) and/or contrasts.csv (between-group effects){found}",
         )
+    _check_companions(directory, report)
     return present
 
 
+def _check_companions(directory: Path, report: _Report) -> None:
+    """claims.csv and analyses.toml, read later by ``fit``, must be regular files when present.
+
+    ``fit`` skips them when they are not files; a dangling link would silently drop the claims
+    or replace the user's analyses by the defaults.
+    """
+    for name in schema.COMPANION_FILES:
+        path = directory / name
+        if os.path.lexists(path):
+            problem = input_files.file_problem(path)
+            if problem is not None:
+                report.add(problem.file, problem.message, fix=problem.fix)
+
+
 def load_records(directory, provenance: str = "auto") -> StudyRecords:
-    """Read and validate a study-records directory (schema: README.md, section "Study records: the CSV schema").
+    """Read and validate a study-records directory (README.md, "Study records: the CSV schema").
 
     Parameters
     ----------

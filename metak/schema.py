@@ -1,13 +1,16 @@
 """The CSV schema of a study-records directory: files, columns, types and allowed values.
 
-This module is the only place that knows the schema (documented for users in
-README.md, section "Study records: the CSV schema"). It is plain data: :class:`Column` and
-:class:`FileSpec` instances plus the enumerations and unit factors. :mod:`metak.records` reads
-and checks files against it.
+This module is the only place that knows the schema (documented for users in README.md,
+section "Study records: the CSV schema"). It is plain data: :class:`Column` and
+:class:`FileSpec` instances plus the enumerations and unit factors, and what a number cell may
+hold (:data:`NUMBER_PATTERN`, :func:`foreign_digits`). :mod:`metak.records` reads and checks
+files against it.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
@@ -18,6 +21,7 @@ __all__ = [
     "ARMS",
     "CONTRASTS",
     "FILES",
+    "COMPANION_FILES",
     "ARM_VALUES",
     "TIMEPOINTS",
     "ARM_MEASURES",
@@ -36,7 +40,16 @@ __all__ = [
     "NUMERIC_STUDY_MODERATORS",
     "RESERVED_COLUMNS",
     "PROVENANCE_COLUMNS",
+    "NUMBER_PATTERN",
+    "ascii_number",
+    "foreign_digits",
 ]
+
+# A number as the files (and claim statements) write it. ASCII digits only: Python's \\d and
+# float() also read Arabic-Indic, Devanagari or fullwidth digits, which no paper's table holds
+# and which a reader of the file could not check against the source.
+NUMBER_PATTERN = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_PATTERN)
 
 TEXT = "text"
 NUMBER = "number"
@@ -301,6 +314,9 @@ CONTRASTS = FileSpec(
 )
 
 FILES = (STUDIES, OUTCOMES, ARMS, CONTRASTS)
+# Other files of a study-records directory, read by `fit` (run.CLAIMS_NAME,
+# run.DEFAULT_CONFIG_NAME); validation only checks that they are regular files.
+COMPANION_FILES = ("claims.csv", "analyses.toml")
 
 _COLUMN_INDEX = {spec.name: {c.name: c for c in spec.columns} for spec in FILES}
 
@@ -313,3 +329,43 @@ DERIVED_STUDY_COLUMNS = {
 NUMERIC_STUDY_MODERATORS = ("dose_ug_day", "duration_months", "baseline_dpucmgp", "year")
 # Names a moderator column may not take: metak adds these to the tables itself.
 RESERVED_COLUMNS = ("line", *DERIVED_STUDY_COLUMNS)
+
+
+def ascii_number(text: str) -> str | None:
+    """The number ``text`` writes with other scripts' decimal digits, in ASCII digits, or None.
+
+    ``"٥٠"`` -> ``"50"``, ``"０．５"`` -> ``"0.5"``; None when ``text`` is no number even so, or
+    holds a numeral that is not a decimal digit (``"120¹"``: a superscript is more likely a
+    footnote mark than a digit).
+    """
+    if any(ch.isnumeric() and unicodedata.decimal(ch, None) is None for ch in text):
+        return None
+    folded = unicodedata.normalize("NFKC", text)  # fullwidth forms: '０', '．', '－'
+    folded = "".join(ch if ch.isascii() else str(unicodedata.decimal(ch, ch)) for ch in folded)
+    return folded if _NUMBER.fullmatch(folded) else None
+
+
+def foreign_digits(text: str) -> tuple[str, str] | None:
+    """Message and fix when ``text`` holds a numeral that is not an ASCII digit 0-9, else None.
+
+    Parameters
+    ----------
+    text : str
+        A cell or the number part of a statement, e.g. ``"٥٠"``, ``"０.５"``, ``"120¹"``.
+
+    Returns
+    -------
+    (str, str) or None
+        ``("not a number: '٥' (ARABIC-INDIC DIGIT FIVE) is not one of the ASCII digits 0-9",
+        "write '50'")``; the fix names the number in ASCII digits when :func:`ascii_number`
+        finds one.
+    """
+    numeral = next((ch for ch in text if ch.isnumeric() and not ch.isascii()), None)
+    if numeral is None:
+        return None
+    name = unicodedata.name(numeral, f"U+{ord(numeral):04X}")
+    message = f"not a number: {numeral!r} ({name}) is not one of the ASCII digits 0-9"
+    equivalent = ascii_number(text)
+    if equivalent is not None:
+        return message, f"write {equivalent!r}"
+    return message, "write the number with the ASCII digits 0-9 and '.' (a superscript is no digit)"

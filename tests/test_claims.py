@@ -1,10 +1,22 @@
-"""Claim statements and verdict thresholds."""
+"""Claim statements and verdict thresholds; reading a claims file."""
+
+import os
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from metak.claims import CONTRADICTED_AT, SUPPORTED_AT, judge_claims, parse_statement, verdict_for
+from metak import input_files
+from metak.claims import (
+    CONTRADICTED_AT,
+    SUPPORTED_AT,
+    StatementError,
+    judge_claims,
+    load_claims,
+    parse_statement,
+    verdict_for,
+)
+from metak.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -26,6 +38,52 @@ def test_statement_probability(text, draws, expected):
 def test_bad_statements(text):
     with pytest.raises(ValueError):
         parse_statement(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "numeral"),
+    [
+        ("mu < \u0660", "'\u0660' (ARABIC-INDIC DIGIT ZERO)"),
+        ("tau in [\uff10, 1]", "'\uff10' (FULLWIDTH DIGIT ZERO)"),
+        ("mu > 1\u00b2", "'\u00b2' (SUPERSCRIPT TWO)"),
+        ("mu <= -\u0966.\u096b", "'\u0966' (DEVANAGARI DIGIT ZERO)"),
+    ],
+)
+def test_numbers_in_other_digits_are_refused(text, numeral):
+    # float() would read all but the superscript: statements take ASCII digits, as the records.
+    with pytest.raises(StatementError) as info:
+        parse_statement(text)
+    assert str(info.value) == f"not a number: {numeral} is not one of the ASCII digits 0-9"
+    assert info.value.fix == "write the numbers with the ASCII digits 0-9"
+
+
+def test_load_claims_names_the_row_of_a_statement_in_other_digits(tmp_path):
+    path = tmp_path / "claims.csv"
+    path.write_text(
+        "claim_id,claim,analysis,statement\nc1,helps,a,mu < 0\nc2,helps,a,mu < \u0660\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as info:
+        load_claims(path)
+    assert [str(problem) for problem in info.value.problems] == [
+        f"{path}:3, column statement, value 'mu < \u0660': not a number: '\u0660' (ARABIC-INDIC "
+        "DIGIT ZERO) is not one of the ASCII digits 0-9; fix: write the numbers with the ASCII "
+        "digits 0-9"
+    ]
+
+
+def test_load_claims_reads_through_the_bounded_reader(tmp_path, monkeypatch):
+    path = tmp_path / "claims.csv"
+    path.write_text("claim_id,claim\nc1,helps\n", encoding="utf-8")
+    assert list(load_claims(path)["claim_id"]) == ["c1"]
+    monkeypatch.setattr(input_files, "CLAIMS_LIMIT", 10)
+    with pytest.raises(InputError, match="over the 10 bytes limit for a claims file"):
+        load_claims(path)
+    os.mkfifo(tmp_path / "fifo.csv")  # refused before it is opened: no wait for a writer
+    with pytest.raises(InputError, match="fifo.csv: a named pipe \\(FIFO\\), not a regular file"):
+        load_claims(tmp_path / "fifo.csv")
+    with pytest.raises(InputError, match="missing.csv: claims file not found; fix: check the path"):
+        load_claims(tmp_path / "missing.csv")
 
 
 def test_verdict_thresholds():
@@ -72,7 +130,9 @@ def test_unusable_analysis_gives_not_assessable_with_probability_and_assessment_
     verdicts = judge_claims(
         claims,
         lambda analysis, parameter: draws,
-        lambda analysis: "analysis 'b' failed the MCMC diagnostics gate" if analysis == "b" else None,
+        lambda analysis: (
+            "analysis 'b' failed the MCMC diagnostics gate" if analysis == "b" else None
+        ),
     ).set_index("claim_id")
     assert verdicts.loc["ok", "verdict"] == "uncertain"
     assert verdicts.loc["ok", "explanation"].endswith("(direction only)")

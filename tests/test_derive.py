@@ -1,7 +1,8 @@
 """compute_effects: each derivation path, multi-arm splitting, unusable reasons, r linearity.
 
-Records are built by hand with the canonical columns of README.md, "Study records: the CSV schema" (``_records``), so these
-tests do not depend on CSV reading; one test at the end goes through ``load_records``.
+Records are built by hand with the canonical columns of README.md, "Study records: the CSV
+schema" (``_records``), so these tests do not depend on CSV reading; one test at the end goes
+through ``load_records``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from metak.effects import (
     md_change_dvi_dr,
     mean_difference,
 )
-from metak.errors import ConfigError
+from metak.errors import ConfigError, InputError
 
 # Effects are the same closed forms evaluated the same way; only float rounding separates them.
 EXACT = 1e-10
@@ -402,6 +403,118 @@ def test_secondary_and_source():
     ]
     row = _one(compute_effects(_records(arms)))
     assert row["secondary"] and row["source"] == "doi:10.1/x"
+
+
+# ---------------------------------------------------------------- numbers that break the arithmetic
+
+FIX_VALUE = (
+    "fix: check the value against the source; a value this extreme is a typo or a wrong unit"
+)
+TINY, HUGE = 1e-200, 1e200
+
+
+def _pair(measure="MD", timepoint="followup", **values):
+    """Treatment and control arm rows; ``values`` like ``sd=(t, c)`` override the defaults."""
+    columns = {"n": (30, 30), "mean": (5.0, 6.0), "sd": (2.0, 2.0), **values}
+    return [
+        _arm(arm, timepoint, **{name: pair[i] for name, pair in columns.items()})
+        for i, arm in enumerate(("treatment", "control"))
+    ]
+
+
+def _median_pair(**values):
+    columns = {"median": (5.0, 6.0), "q1": (4.0, 5.0), "q3": (6.0, 7.0), **values}
+    return [
+        _arm(arm, "followup", 30, **{name: pair[i] for name, pair in columns.items()})
+        for i, arm in enumerate(("treatment", "control"))
+    ]
+
+
+def _derived_change_pair(baseline_sd):
+    return [
+        _arm("treatment", "baseline", 30, 9.0, baseline_sd),
+        _arm("treatment", "followup", 30, 8.0, 2.0),
+        _arm("control", "baseline", 30, 9.0, 2.0),
+        _arm("control", "followup", 30, 9.5, 2.0),
+    ]
+
+
+# (name, arms, contrasts, measure, expected problem line). Every route of the module docstring.
+NUMERIC_FAULTS = [
+    ("contrast_se_underflows", [], [_contrast("MD", -0.5, se=TINY)], None,
+     "contrasts.csv:2, column se, value '1e-200': the effect size's variance underflows to 0 "
+     f"(MD of S1 / y from contrasts.csv:2); {FIX_VALUE}"),
+    ("contrast_se_overflows", [], [_contrast("MD", -0.5, se=HUGE)], None,
+     "contrasts.csv:2, column se, value '1e200': the effect size's variance overflows "
+     f"(MD of S1 / y from contrasts.csv:2); {FIX_VALUE}"),
+    ("contrast_ci_overflows", [], [_contrast("MD", 0.0, ci_low=-1e308, ci_high=1e308)], None,
+     "contrasts.csv:2, column ci_low, value '-1e308': computing the effect size overflows "
+     f"(MD of S1 / y from contrasts.csv:2); {FIX_VALUE}"),
+    ("contrast_ratio_se_underflows", [], [_contrast("RM", 1e150, se=1e-200)], "ROM",
+     "contrasts.csv:2, column se, value '1e-200': the effect size's variance underflows to 0 "
+     f"(ROM of S1 / y from contrasts.csv:2); {FIX_VALUE}"),
+    ("md_both_sds_underflow", _pair(sd=(TINY, TINY)), [], None,
+     "arms.csv:2, column sd, value '1e-200': the effect size's variance underflows to 0 "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("md_sd_overflows", _pair(sd=(HUGE, 2.0)), [], None,
+     "arms.csv:2, column sd, value '1e200': computing the effect size overflows "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("md_means_overflow", _pair(mean=(1.7e308, -1.7e308)), [], None,
+     "arms.csv:2, column mean, value '1.7e308': computing the effect size overflows "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("md_sem_underflows", _pair(sd=(None, None), sem=(TINY, TINY)), [], None,
+     "arms.csv:2, column sem, value '1e-200': the effect size's variance underflows to 0 "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("smd_sds_underflow", _pair(sd=(TINY, TINY)), [], "SMD",
+     "arms.csv:2, column sd, value '1e-200': computing the effect size divides by zero "
+     f"(SMD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("rom_mean_underflows", _pair(mean=(TINY, 6.0)), [], "ROM",
+     "arms.csv:2, column mean, value '1e-200': computing the effect size divides by zero "
+     f"(ROM of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("median_conversion_overflows", _median_pair(q3=(1e300, 7.0)), [], None,
+     "arms.csv:2, column q3, value '1e300': computing the effect size overflows "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("reported_change_sds_underflow", _pair(timepoint="change", sd=(TINY, TINY)), [], None,
+     "arms.csv:2, column sd, value '1e-200': the effect size's variance underflows to 0 "
+     f"(MD of S1 / y from arms.csv:2,3); {FIX_VALUE}"),
+    ("derived_change_overflows", _derived_change_pair(HUGE), [], None,
+     "arms.csv:2, column sd, value '1e200': computing the effect size overflows "
+     f"(MD of S1 / y from arms.csv:2,3,4,5); {FIX_VALUE}"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "arms", "contrasts", "measure", "expected"),
+    NUMERIC_FAULTS,
+    ids=[case[0] for case in NUMERIC_FAULTS],
+)
+def test_numbers_that_break_the_arithmetic_name_the_cell(name, arms, contrasts, measure, expected):
+    # Warnings are errors in this suite: a numpy RuntimeWarning on the way fails the test too.
+    with pytest.raises(InputError) as info:
+        compute_effects(_records(arms, contrasts), measure_override=measure)
+    assert [str(problem) for problem in info.value.problems] == [expected]
+
+
+def test_every_broken_pair_is_reported_and_good_values_near_the_edge_pass():
+    arms = [
+        *_pair(sd=(TINY, TINY)),
+        *(dict(row, study_id="S2") for row in _pair(sd=(1e-150, 1e-150))),  # vi = 7e-302: fine
+        *(dict(row, study_id="S3") for row in _pair(sd=(HUGE, 2.0))),
+    ]
+    with pytest.raises(InputError) as info:
+        compute_effects(_records(arms))
+    assert [(p.row, p.column, p.value) for p in info.value.problems] == [
+        (2, "sd", "1e-200"),
+        (6, "sd", "1e200"),
+    ]
+    row = _one(compute_effects(_records([dict(r, study_id="S2") for r in _pair(sd=(1e-150,) * 2)])))
+    assert row["vi"] == pytest.approx(2 * 1e-300 / 30, rel=EXACT)
+
+
+def test_unused_contrast_with_a_broken_se_is_reported():
+    contrasts = [_contrast("MD", -0.9, se=0.3, adjusted="yes"), _contrast("MD", -0.8, se=TINY)]
+    with pytest.raises(InputError, match="contrasts.csv:3, column se, value '1e-200'"):
+        compute_effects(_records(contrasts=contrasts))
 
 
 # ---------------------------------------------------------------- through the reader

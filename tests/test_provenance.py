@@ -25,6 +25,7 @@ FOUND = [
     (".5", "about .5 of them"),
     ("1e-5", "p = 1e-5"),  # not a plain decimal: matched literally
     ("120", "n = 120"),
+    ("12", "n=12\u0663"),  # digits are ASCII: an Arabic-Indic digit touching it counts as a letter
 ]
 
 NOT_FOUND = [
@@ -43,6 +44,8 @@ NOT_FOUND = [
     ("2.3", "2.4 and 3.2"),
     ("-", "a - b"),  # a bare sign is not a number
     ("", "anything"),
+    ("12", "n = \u0661\u0662"),  # Arabic-Indic digits never prove an ASCII cell
+    ("0.5", "\uff10.\uff15"),  # nor do fullwidth ones
 ]
 
 

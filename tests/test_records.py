@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from metak import records as records_module
 from metak.errors import InputError
 from metak.records import bundled_studies_dir, load_records
 
@@ -161,6 +162,43 @@ def test_missing_directory(tmp_path):
     assert str(info.value).endswith(
         "nowhere: directory not found; fix: give an existing study-records directory"
     )
+
+
+def test_a_dangling_link_is_reported_not_skipped(base):
+    # A skipped arms.csv left the fit with fewer studies and exit 0.
+    (base / "arms.csv").unlink()
+    (base / "arms.csv").symlink_to(base / "gone" / "arms.csv")
+    (base / "claims.csv").symlink_to("claims.csv")
+    with pytest.raises(InputError) as info:
+        load_records(base)
+    assert [str(p) for p in info.value.problems] == [
+        f"{base}/claims.csv: a symbolic link to claims.csv, which loops (too many levels of "
+        "symbolic links); fix: point it at an existing file or remove it",
+        f"{base}/arms.csv: a symbolic link to {base}/gone/arms.csv, which does not exist; "
+        "fix: point it at an existing file or remove it",
+    ]
+
+
+def test_links_to_regular_files_and_directories_are_read(base, tmp_path):
+    (tmp_path / "arms.csv").write_bytes((base / "arms.csv").read_bytes())
+    (base / "arms.csv").unlink()
+    (base / "arms.csv").symlink_to(tmp_path / "arms.csv")
+    (tmp_path / "review").symlink_to(base)
+    records = load_records(tmp_path / "review")
+    assert len(records.arms) == 5
+
+
+def test_row_limit(base, monkeypatch):
+    # The byte limit alone would let 256 MiB of two-byte lines become 134 million rows.
+    monkeypatch.setattr(records_module, "MAX_ROWS", 3)
+    with pytest.raises(InputError) as info:
+        load_records(base)
+    assert [str(p) for p in info.value.problems] == [
+        f"{base}/arms.csv:5: more than 3 rows, the limit per file; "
+        "fix: check that this is the right file"
+    ]
+    monkeypatch.setattr(records_module, "MAX_ROWS", 5)  # exactly the limit is allowed
+    assert len(load_records(base).arms) == 5
 
 
 def test_unknown_provenance_mode_is_a_programming_error(base):

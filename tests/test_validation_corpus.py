@@ -207,6 +207,34 @@ CASES = [
         ],
     ),
     (
+        "arabic_indic_digits",
+        {"arms.csv": [(",120,-0.36,", ",١٢٠,-0.36,")]},
+        [
+            "arms.csv:2, column n, value '١٢٠': not a number: '١' (ARABIC-INDIC DIGIT ONE) is not one of the ASCII digits 0-9; fix: write '120'",
+        ],
+    ),
+    (
+        "fullwidth_digits",
+        {"arms.csv": [(",0.15,1.3,", ",0.15,１.３,")]},
+        [
+            "arms.csv:3, column sd, value '１.３': not a number: '１' (FULLWIDTH DIGIT ONE) is not one of the ASCII digits 0-9; fix: write '1.3'",
+        ],
+    ),
+    (
+        "superscript_digit",
+        {"contrasts.csv": [(",-0.51,", ",-0.51²,")]},
+        [
+            "contrasts.csv:2, column estimate, value '-0.51²': not a number: '²' (SUPERSCRIPT TWO) is not one of the ASCII digits 0-9; fix: write the number with the ASCII digits 0-9 and '.' (a superscript is no digit)",
+        ],
+    ),
+    (
+        "moderator_in_other_digits",
+        {"studies.csv": [(",44\n", ",٤٤\n")]},
+        [
+            "studies.csv:2, column ablat, value '٤٤': not a number: '٤' (ARABIC-INDIC DIGIT FOUR) is not one of the ASCII digits 0-9; fix: write '44'",
+        ],
+    ),
+    (
         "non_finite_sd",
         {"arms.csv": [(",1.3,", ",nan,")]},
         [

@@ -42,6 +42,15 @@ class UnsafePathError(ConfigError):
     """A path metak was about to write lies outside the folder it writes into."""
 
 
+def _real(path: Path | str) -> Path:
+    """The path with every link followed; a link loop stays as far as it resolves.
+
+    ``os.path.realpath`` rather than ``Path.resolve``: the latter raises on a link loop, and a
+    user's looping link must be an error message, not a traceback.
+    """
+    return Path(os.path.realpath(path))
+
+
 def contained(root: Path, path: Path) -> Path:
     """``path``, after proving that it resolves to a place strictly inside ``root``.
 
@@ -52,8 +61,8 @@ def contained(root: Path, path: Path) -> Path:
     UnsafePathError
         Naming ``path`` when it resolves outside ``root`` (or to ``root`` itself).
     """
-    real_root = Path(root).resolve()
-    real = Path(path).resolve()
+    real_root = _real(root)
+    real = _real(path)
     if real == real_root or not real.is_relative_to(real_root):
         raise UnsafePathError(
             f"error: {path}: resolves to {real}, outside the results folder {real_root}; "
@@ -133,7 +142,7 @@ def _fresh(parent: Path) -> Path:
 def _home() -> Path | None:
     """The home folder, or None where there is none (no HOME and no passwd entry)."""
     try:
-        return Path.home().resolve()
+        return _real(Path.home())
     except (RuntimeError, KeyError):
         return None
 
@@ -150,14 +159,14 @@ def _location_problem(real: Path, inputs: Iterable[Path]) -> tuple[str, Path] | 
     if home is not None and _under(home, real):
         what = "is your home folder" if real == home else f"holds your home folder {home}"
         return what, _fresh(home)
-    cwd = Path.cwd().resolve()
+    cwd = _real(Path.cwd())
     if _under(cwd, real):
         what = "is the current folder" if real == cwd else f"holds the current folder {cwd}"
         return what, _fresh(cwd)
     for given in inputs:
         if given is None or not os.path.lexists(given):
             continue
-        item = Path(given).resolve()
+        item = _real(given)
         kind = "studies folder" if item.is_dir() else "analysis file"
         if item == real:
             return f"is the {kind}", _fresh(real.parent)
@@ -225,7 +234,7 @@ def check_out_dir(
         )
     if os.path.lexists(out) and not out.is_dir():
         raise refuse("is a file, not a folder", _fresh(Path(os.path.abspath(out)).parent))
-    real = out.resolve()
+    real = _real(out)
     problem = _location_problem(real, inputs)
     if problem is not None:
         raise refuse(problem[0] + "; metak would replace it whole", problem[1])

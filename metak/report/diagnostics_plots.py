@@ -114,11 +114,21 @@ def prior_posterior_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             positive = bool(np.nanmin(post) >= 0) and (prior is None or np.nanmin(prior) >= 0)
             if positive:
                 grid = grid[grid >= 0] if np.any(grid >= 0) else grid
-            ax.plot(grid, density(post, grid, reflect_at_zero=positive), color=SHRUNKEN, lw=1.6,
-                    label="posterior")
+            ax.plot(
+                grid,
+                density(post, grid, reflect_at_zero=positive),
+                color=SHRUNKEN,
+                lw=1.6,
+                label="posterior",
+            )
             if prior is not None:
-                ax.plot(grid, density(prior, grid, reflect_at_zero=positive), color=OBSERVED,
-                        lw=1.2, label="prior")
+                ax.plot(
+                    grid,
+                    density(prior, grid, reflect_at_zero=positive),
+                    color=OBSERVED,
+                    lw=1.2,
+                    label="prior",
+                )
             ax.set_title(title)
             ax.set_yticks([])
             ax.set_ylim(bottom=0)
@@ -129,8 +139,9 @@ def prior_posterior_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
         # Fixed margins (no y tick labels; a title above, x tick labels below): tight_layout
         # would draw the figure once more only to measure it.
         width = fig.get_figwidth()
-        fig.subplots_adjust(left=0.2 / width, right=1 - 0.2 / width, bottom=0.12, top=0.88,
-                            wspace=0.15)
+        fig.subplots_adjust(
+            left=0.2 / width, right=1 - 0.2 / width, bottom=0.12, top=0.88, wspace=0.15
+        )
         svg = figure_to_svg(fig, key)
     note = "" if has_prior else "No prior draws stored for these parameters: posterior only."
     return svg, note
@@ -148,8 +159,9 @@ def _envelope(values: np.ndarray, points: int = 800) -> tuple[np.ndarray, np.nda
     low, high = blocks.argmin(axis=1), blocks.argmax(axis=1)
     first, second = np.minimum(low, high), np.maximum(low, high)
     x = np.column_stack([starts + first, starts + second]).reshape(-1)
-    y = np.column_stack([blocks[np.arange(len(blocks)), first],
-                         blocks[np.arange(len(blocks)), second]]).reshape(-1)
+    y = np.column_stack(
+        [blocks[np.arange(len(blocks)), first], blocks[np.arange(len(blocks)), second]]
+    ).reshape(-1)
     return x, y
 
 
@@ -184,8 +196,14 @@ def trace_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             if index < len(rows) - columns:
                 ax.tick_params(labelbottom=False)  # draw numbers once, under the bottom row
         # Fixed margins instead of tight_layout: its extra draws measure every tick label again.
-        fig.subplots_adjust(left=0.07, right=0.97, bottom=0.12 / lines + 0.02, top=0.97 - 0.1 / lines,
-                            hspace=0.45, wspace=0.18)
+        fig.subplots_adjust(
+            left=0.07,
+            right=0.97,
+            bottom=0.12 / lines + 0.02,
+            top=0.97 - 0.1 / lines,
+            hspace=0.45,
+            wspace=0.18,
+        )
         return figure_to_svg(fig, key), ""
 
 
@@ -210,8 +228,13 @@ def rank_svg(key: str, tree, names: list[str]) -> tuple[str, str]:
             ax.axhline(expected, color="#999999", lw=0.8)
             for chain in range(n_chain):
                 counts, _ = np.histogram(ranks[chain], bins=edges)
-                ax.stairs(counts, edges, baseline=None, lw=1.1,
-                          color=_CHAIN_COLORS[chain % len(_CHAIN_COLORS)])
+                ax.stairs(
+                    counts,
+                    edges,
+                    baseline=None,
+                    lw=1.1,
+                    color=_CHAIN_COLORS[chain % len(_CHAIN_COLORS)],
+                )
             ax.set_ylim(0, 1.6 * (expected + half_width))
             ax.set_title(title, fontsize=9)
             ax.set_yticks([])

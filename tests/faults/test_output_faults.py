@@ -675,6 +675,7 @@ REPORT = [
     ),
 ]
 
+
 def _posterior_inside(world: World) -> None:
     """The outcome id became a safe file name inside results/posterior (README, name rules)."""
     names = [p.name for p in (world.project / "results" / "posterior").iterdir()]

@@ -293,7 +293,10 @@ def _interrupt_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
-    args = _build_parser().parse_args(argv)
+    try:
+        args = _build_parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage mistake (already printed, one line)
+        return done.code if isinstance(done.code, int) else EXIT_BAD_INPUT
     _interrupt_on_sigterm()
     try:
         return _COMMANDS[args.command](args)

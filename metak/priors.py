@@ -99,7 +99,9 @@ _ALIASES = {name.replace("_", ""): name for name in FAMILIES} | {
 _ALLOWED_TEXT = ", ".join(f"{name}({', '.join(params)})" for name, (params, _) in FAMILIES.items())
 _EXAMPLE = 'e.g. "normal(0, 1)" or "halfnormal(0.5)"'
 _CALL = re.compile(r"^\s*([A-Za-z][A-Za-z_\- ]*?)\s*\((.*)\)\s*$")
-_NAMED = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$")
+_NAMED = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*$", re.ASCII)
+# A number in ASCII digits: float() alone would also read '١٠' (Arabic-Indic) or '1_0'.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # When no study reports a sample size and the measure has no known UISD, σ_U is estimated as if
 # every study had this many participants: a stated, visible assumption rather than a silent one.
@@ -117,6 +119,12 @@ def _fmt(value: float) -> str:
     return repr(value)
 
 
+# A prior's parameters must give a density that double precision can evaluate: scales, rates and
+# shapes from 1e-100 to 1e100 (halfnormal(1e-320) underflows to a zero scale, its density to
+# infinity, and PyMC's compiled model crashes), locations and bounds of magnitude at most 1e100.
+PARAMETER_MAGNITUDE = (1e-100, 1e100)
+
+
 def _problem(family: str, values: tuple[float, ...] | None) -> str | None:
     """Why ``family(values)`` is not a valid prior, or None when it is."""
     if family not in FAMILIES:
@@ -131,8 +139,23 @@ def _problem(family: str, values: tuple[float, ...] | None) -> str | None:
             return f"{name} must be a finite number"
         if name in _POSITIVE[family] and value <= 0:
             return f"{name} must be > 0, got {_fmt(value)}"
+        low, high = PARAMETER_MAGNITUDE
+        if name in _POSITIVE[family] and not low <= value <= high:
+            return f"{name} must be from {low:g} to {high:g}, got {value!r}"
+        if abs(value) > high:
+            return f"{name} must be of magnitude at most {high:g}, got {value!r}"
     if family == "uniform" and not values[0] < values[1]:
         return "uniform needs lower < upper"
+    return None
+
+
+def _unusable(prior: Prior) -> str | None:
+    """Why the prior's density cannot be evaluated at its own median, or None when it can."""
+    with np.errstate(all="ignore"):
+        median = float(prior.ppf(0.5))
+        density = float(prior.logpdf(median)) if math.isfinite(median) else math.nan
+    if not (math.isfinite(median) and math.isfinite(density)):
+        return "its density cannot be evaluated in double precision (median or density overflows)"
     return None
 
 
@@ -158,6 +181,9 @@ class Prior:
         if reason:
             raise _bad(f"{self.family}{tuple(self.params)!r}", reason)
         object.__setattr__(self, "params", values)
+        reason = _unusable(self)
+        if reason:
+            raise _bad(str(self), reason)
 
     def __str__(self) -> str:
         return f"{self.family}({', '.join(_fmt(p) for p in self.params)})"
@@ -259,10 +285,9 @@ def parse_prior(text: str) -> Prior:
         name, value_text = (
             (named_match.group(1), named_match.group(2)) if named_match else (None, item)
         )
-        try:
-            value = float(value_text)
-        except ValueError:
-            raise _bad(text, f"parameter {item!r} is not a number") from None
+        if not _NUMBER.fullmatch(value_text):
+            raise _bad(text, f"parameter {item!r} is not a number (ASCII digits 0-9)")
+        value = float(value_text)
         if name is None:
             if named:
                 raise _bad(text, "positional parameters must come before named ones")

@@ -150,12 +150,14 @@ def _problem(family: str, values: tuple[float, ...] | None) -> str | None:
 
 
 def _unusable(prior: Prior) -> str | None:
-    """Why the prior's density cannot be evaluated at its own median, or None when it can."""
+    """Why the prior cannot be used in double precision (e.g. ``lognormal(1000, 1)``, whose
+    median overflows), or None. A density that is infinite at a boundary of the support (beta or
+    gamma shapes below 1) is a proper prior and is accepted."""
     with np.errstate(all="ignore"):
         median = float(prior.ppf(0.5))
         density = float(prior.logpdf(median)) if math.isfinite(median) else math.nan
-    if not (math.isfinite(median) and math.isfinite(density)):
-        return "its density cannot be evaluated in double precision (median or density overflows)"
+    if not math.isfinite(median) or math.isnan(density):
+        return "it cannot be evaluated in double precision (its median or density overflows)"
     return None
 
 

@@ -25,6 +25,7 @@ from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms, within
 from metak.fitting.exact_engine import few_studies_warning
 from metak.fitting.mcmc.diagnostics import ESS_MIN, GateResult, check_gate
 from metak.fitting.mcmc.generated import with_theta, with_theta_new
+from metak.fitting.mcmc.progress import ChainReporter
 from metak.fitting.mcmc.sampling import (
     compile_model,
     divergences,
@@ -69,7 +70,13 @@ def _retry_settings(settings: Settings, gate: GateResult) -> tuple[float, int, i
 
 
 def _sample_until_gate_passes(
-    model, parts: ModelParts, settings: Settings, seed: int, show_progress: bool, clock: PhaseClock
+    model,
+    parts: ModelParts,
+    settings: Settings,
+    seed: int,
+    show_progress: bool,
+    clock: PhaseClock,
+    on_chains: Callable[[list], None] | None,
 ):
     """``(tree, gate, messages, attempts)``: sample, gate, and retry once if the gate fails."""
     messages = []
@@ -86,6 +93,7 @@ def _sample_until_gate_passes(
                 seed=seed + 1000 * attempt,
                 target_accept=target_accept,
                 progressbar=show_progress,
+                on_chains=on_chains,
             )
         if parts.theta_new or parts.theta_conditional:
             rng = np.random.default_rng([seed, attempt, 1])
@@ -169,6 +177,7 @@ def fit_mcmc_analysis(
     settings: Settings,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    in_worker: bool = False,
 ) -> AnalysisResult:
     """Sample the posterior of one analysis, gate it, and summarise it.
 
@@ -181,7 +190,9 @@ def fit_mcmc_analysis(
     seed : int
         Seed of everything random in this analysis.
     progress : callable, optional
-        Receives one-line progress messages (the sampler's own bar only on a terminal).
+        Receives one-line progress messages, including the chains' progress now and then.
+    in_worker : bool
+        Fitting in a worker process (never draw nutpie's terminal bar there).
 
     Returns
     -------
@@ -190,11 +201,19 @@ def fit_mcmc_analysis(
     say = progress or (lambda message: None)
     priors, uisd_note = priors_in_force(spec, data)
     model, parts = build_model(data, priors)
-    say(f"    {spec.name}: sampling {settings.chains} chains x {settings.draws} draws (nutpie)")
-    show_progress = progress is not None and sys.stderr.isatty()
+    say(
+        f"    {spec.name}: compiling, then {settings.chains} chains x {settings.tune} warm-up + "
+        f"{settings.draws} draws (nutpie)"
+    )
+    # nutpie's own bar on an interactive terminal when fitting here; plain lines otherwise
+    # (logs, pipes, and worker processes, whose bars would overwrite each other).
+    show_progress = progress is not None and not in_worker and sys.stderr.isatty()
+    on_chains = (
+        ChainReporter(spec.name, say) if progress is not None and not show_progress else None
+    )
     clock = PhaseClock()
     tree, gate, messages, attempts = _sample_until_gate_passes(
-        model, parts, settings, seed, show_progress, clock
+        model, parts, settings, seed, show_progress, clock, on_chains
     )
     converged = gate.passed
     full_posterior = tree["posterior"].to_dataset()

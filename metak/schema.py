@@ -25,6 +25,8 @@ __all__ = [
     "ARM_VALUES",
     "TIMEPOINTS",
     "ARM_MEASURES",
+    "WITHIN_ARM_MEASURES",
+    "ARM_LEVELS",
     "ANALYSIS_MEASURES",
     "LOG_OF_RATIO",
     "CONTRAST_MEASURES",
@@ -67,6 +69,11 @@ DIRECTIONS = ("lower_is_better", "higher_is_better")
 ARM_VALUES = ("treatment", "control", "all")
 TIMEPOINTS = ("baseline", "followup", "change")
 ARM_MEASURES = ("MD", "SMD", "ROM")
+# Measures of one arm on its own (metafor's MC: raw mean change, MN: raw mean), pooled by
+# analyses that name an arm (``arm = "treatment"``); never a between-group effect.
+WITHIN_ARM_MEASURES = ("MC", "MN")
+# The arms such an analysis can pool.
+ARM_LEVELS = ("treatment", "control")
 # Ratios on the natural scale; metak converts them to the log scale (RM -> ROM, RR -> logRR, ...).
 RATIO_MEASURES = ("RM", "RR", "OR", "HR")
 CONTRAST_MEASURES = ("MD", "SMD", "ROM", "logRR", "logOR", "logHR", "GEN", *RATIO_MEASURES)

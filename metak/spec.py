@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from metak.errors import ConfigError
 from metak.priors import Prior, parse_prior
-from metak.schema import ARM_MEASURES
+from metak.schema import ARM_LEVELS, ARM_MEASURES, WITHIN_ARM_MEASURES
 
 __all__ = [
     "MODEL_KINDS",
@@ -251,6 +251,9 @@ class AnalysisSpec:
     link_biomarker: str | None = None
     prepost_r_uncertain: bool = True
     claims: bool = True
+    # Pool one arm on its own ("treatment" or "control") on a within-arm measure (MC, MN)
+    # instead of the between-group effect; None = between-group (the default).
+    arm: str | None = None
 
     def __post_init__(self) -> None:
         safe_name(self.name)
@@ -299,11 +302,18 @@ class AnalysisSpec:
             raise _fail(
                 where, f"model {self.model!r} takes no moderators", 'use model = "meta_regression"'
             )
-        if self.measure is not None and self.measure not in ARM_MEASURES:
+        self._check_arm(where)
+        if self.arm is None and self.measure in WITHIN_ARM_MEASURES:
+            raise _fail(
+                where,
+                f"measure {self.measure!r} describes one arm, but no arm is named",
+                f'add arm = "treatment" or "control", or use one of {", ".join(ARM_MEASURES)}',
+            )
+        if self.arm is None and self.measure is not None and self.measure not in ARM_MEASURES:
             raise _fail(
                 where,
                 f"measure {self.measure!r} is not allowed",
-                f"use one of {', '.join(ARM_MEASURES)}",
+                f"use one of {', '.join(ARM_MEASURES)} (or MC, MN with arm = ...)",
             )
         if self.designs is not None:
             set_(self, "designs", _texts(self.designs, where, "designs"))
@@ -319,9 +329,39 @@ class AnalysisSpec:
         for key in ("include_excluded", "prepost_r_uncertain", "claims"):
             _flag(getattr(self, key), where, key)
 
+    def _check_arm(self, where: str) -> None:
+        """The within-arm keys: ``arm`` and a within-arm ``measure`` (MC by default) go together."""
+        if self.arm is None:
+            return
+        if self.arm not in ARM_LEVELS:
+            raise _fail(
+                where,
+                f"arm {self.arm!r} is not allowed",
+                f"use {' or '.join(repr(a) for a in ARM_LEVELS)}, or leave arm out to pool "
+                "between-group effects",
+            )
+        if self.measure is None:
+            object.__setattr__(self, "measure", WITHIN_ARM_MEASURES[0])
+        if self.measure not in WITHIN_ARM_MEASURES:
+            raise _fail(
+                where,
+                f"measure {self.measure!r} compares arms; an analysis of one arm takes "
+                f"{' or '.join(WITHIN_ARM_MEASURES)}",
+                'use measure = "MC" (mean change) or "MN" (mean), or leave arm out',
+            )
+        if self.model == "joint" or self.deficiency is not None:
+            what = "a joint model" if self.model == "joint" else "deficiency"
+            raise _fail(
+                where,
+                f"arm = {self.arm!r} cannot be combined with {what}",
+                "pool one arm with random_effects, robust or meta_regression on moderators",
+            )
+
     def describe(self) -> str:
         """One line saying what the analysis is, for progress output and the report."""
         target = self.outcome if self.outcome else ", ".join(self.outcomes)
+        if self.arm is not None:
+            target += f" ({self.arm} arm, {self.measure})"
         mods = f" on {', '.join(self.moderators)}" if self.moderators else ""
         if self.deficiency is not None:
             mods = f" on log baseline dp-ucMGP (ref {self.deficiency.reference:g} pmol/L)"

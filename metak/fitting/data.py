@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from metak.derive import compute_arm_effects
 from metak.errors import ConfigError
 from metak.fitting.deficiency import DEFICIENCY_MODERATOR, DeficiencyInputs, moderator_inputs
 from metak.spec import CENTER_MAX_ABS, AnalysisSpec
@@ -228,6 +229,9 @@ def _outcome_meta(records) -> dict:
 def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> AnalysisData:
     """Select and shape the rows of one analysis.
 
+    An analysis of one arm (``spec.arm``) pools within-arm effects instead: they are computed
+    here from ``records`` (:func:`metak.derive.compute_arm_effects`) and ``effects`` is not used.
+
     Parameters
     ----------
     effects : pandas.DataFrame
@@ -246,12 +250,15 @@ def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> A
     ConfigError
         When no row is usable, a moderator is unknown or unusable, or no study has every moderator.
     """
+    if spec.arm is not None:
+        effects = compute_arm_effects(records, spec.arm, spec.measure).effects
     rows, excluded = _select_rows(effects, records, spec)
     notes: list[str] = []
     if rows.empty:
+        what = f" ({spec.arm} arms, {spec.measure})" if spec.arm is not None else ""
         raise ConfigError(
-            f"analysis {spec.name!r}: no usable effect sizes for {spec.outcome or spec.outcomes} "
-            "after applying design/include filters; "
+            f"analysis {spec.name!r}: no usable effect sizes for {spec.outcome or spec.outcomes}"
+            f"{what} after applying design/include filters; "
             "fix: check the outcome name and `python -m metak effects`"
         )
     names, X_raw = _moderator_columns(rows, records, spec, notes)

@@ -5,7 +5,7 @@ variable names ``mu``, ``beta`` (dim ``moderator``), ``tau``, ``theta`` (dim ``s
 ``theta_new`` and, when present, ``nu``, ``r_prepost``; joint models add the outcome dimension.
 This module turns those into the documented *summary parameters* (``intercept``, moderator slopes
 by column name, ``tau2``, ``I2``, ``effect_at_300``, ...), each as draws with dims
-``(chain, draw)``.
+``(chain, draw)``, and gives the draws of one study's effect, ``theta[<row label>]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from metak.exact import typical_within_variance
 from metak.fitting.deficiency import DEFICIENCY_MODERATOR, level_values
 from metak.fitting.design import design_matrix, within_variance
 
-__all__ = ["summary_parameters", "parameter_draws"]
+__all__ = ["summary_parameters", "parameter_draws", "study_label", "THETA_PREFIX"]
+
+# A study's own (shrunken) effect is asked for as theta[<row label>] (claims, the API).
+THETA_PREFIX = "theta["
 
 
 def summary_parameters(posterior: xr.Dataset, data) -> dict[str, xr.DataArray]:
@@ -94,9 +97,29 @@ def parameter_draws(datatree: xr.DataTree, data, parameter: str) -> np.ndarray |
     data : metak.fitting.data.AnalysisData
         The analysis' data.
     parameter : str
-        A summary parameter name (see :func:`summary_parameters`).
+        A summary parameter name (see :func:`summary_parameters`), or ``theta[<label>]``: the
+        shrunken effect of the study row labelled ``<label>`` (:func:`study_label`).
     """
-    params = summary_parameters(datatree["posterior"].to_dataset(), data)
+    posterior = datatree["posterior"].to_dataset()
+    label = study_label(parameter)
+    if label is not None:
+        if "theta" not in posterior or label not in set(posterior["theta"].coords["study"].values):
+            return None
+        theta = posterior["theta"].sel(study=label, drop=True)
+        return np.asarray(theta.transpose("chain", "draw")).reshape(-1)
+    params = summary_parameters(posterior, data)
     if parameter not in params:
         return None
     return np.asarray(params[parameter]).reshape(-1)
+
+
+def study_label(parameter: str) -> str | None:
+    """The row label in ``theta[<label>]``, or None when ``parameter`` is not a study effect.
+
+    ``<label>`` is a row label of the analysis: the study id, ``study (comparison)`` for a study
+    with several comparisons of one outcome, ``study [outcome]`` in joint models.
+    """
+    if parameter.startswith(THETA_PREFIX) and parameter.endswith("]"):
+        label = parameter[len(THETA_PREFIX) : -1]
+        return label or None
+    return None

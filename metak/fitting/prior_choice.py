@@ -56,6 +56,8 @@ def priors_in_force(spec, data) -> tuple[dict[str, Prior], str]:
     n_total = None
     if {"n_treatment", "n_control"} <= set(effects.columns):
         n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
+        if spec.arm is not None:  # one arm: its n is the one that is given
+            n_total = effects[["n_treatment", "n_control"]].sum(axis=1, min_count=1).to_numpy()
     measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
     uisd = unit_information_sd(within_variance(data), n_total, measure)
     moderator_sds = {}

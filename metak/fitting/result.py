@@ -15,7 +15,7 @@ import xarray as xr
 
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
-from metak.fitting.parameters import parameter_draws
+from metak.fitting.parameters import parameter_draws, study_label
 from metak.spec import AnalysisSpec
 
 __all__ = ["ExactInfo", "McmcInfo", "AnalysisResult", "FitResult", "METHODS_USED"]
@@ -84,8 +84,27 @@ class AnalysisResult:
         return self.data.direction
 
     def draws(self, parameter: str) -> np.ndarray | None:
-        """Flattened posterior draws of a summary parameter, or None if the analysis has none."""
+        """Flattened posterior draws of a summary parameter or of ``theta[<study>]``.
+
+        None if the analysis has no such parameter or study.
+        """
         return parameter_draws(self.datatree, self.data, parameter)
+
+    def study_estimate(self, parameter: str) -> tuple[float, float, float] | None:
+        """``(yi, ci_low, ci_high)`` of the study row that ``theta[<label>]`` names.
+
+        As in ``study_effects.csv``: the raw estimate, before shrinkage. None for other
+        parameters and for labels not in this analysis.
+        """
+        label = study_label(parameter)
+        table = self.study_table
+        if label is None or "label" not in table:
+            return None
+        rows = table[table["label"] == label]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        return float(row["yi"]), float(row["ci_low"]), float(row["ci_high"])
 
 
 @dataclass(frozen=True)

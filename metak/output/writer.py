@@ -93,6 +93,7 @@ def _analysis_record(result: AnalysisResult) -> dict:
             "moderators": list(data.moderator_names),
             "priors": result.priors,
             "reference_levels": dict(zip(data.moderator_names, data.centers, strict=True)),
+            "arm": spec.arm,
         },
         "direction": data.direction,
         "outcome_description": "; ".join(m["description"] for m in meta if m.get("description")),

@@ -237,7 +237,12 @@ def _cmd_fit(args) -> int:
     say(f"metak fit: {len(specs)} analyses on {records.directory}")
     loaded = time.perf_counter()
     result = run_analyses(
-        records, specs, settings, only=args.analysis, method=args.method, progress=say
+        records,
+        specs,
+        settings,
+        only=args.analysis,
+        method=args.method,
+        progress=None if args.quiet else say,
     )
     fitted = time.perf_counter()
     manifest = build_manifest(

@@ -26,6 +26,7 @@ import scipy.optimize
 from scipy.stats import norm
 
 import metak
+from metak.claims import parse_statement
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
 from metak.fitting.mcmc.selection import fit_selection_analysis
@@ -279,7 +280,10 @@ def test_p_value_intervals_as_metafor():
     # A p-value equal to a cut-point belongs to the interval it closes: which(p <= steps)[1].
     p = np.array([0.0, 0.01, 0.025, 0.03, 0.05, 0.5, 1.0])
     assert interval_index(p, (0.025, 0.05)).tolist() == [0, 0, 0, 1, 1, 2, 2]
-    assert interval_labels((0.025, 0.05)) == ["p<=0.025", "0.025<p<=0.05", "0.05<p<=1"]
+    assert interval_labels((0.025, 0.05)) == ["0-0.025", "0.025-0.05", "0.05-1"]
+    # Summary parameters omega[<label>] can be named in a claim statement.
+    for label in interval_labels((0.025, 0.1, 0.5)):
+        assert parse_statement(f"omega[{label}] < 0.5").parameter == f"omega[{label}]"
     y, sd = np.array([1.96, -1.96]), np.ones(2)
     np.testing.assert_allclose(one_sided_p_values(y, sd, "greater"), [0.025, 0.975], atol=1e-4)
     np.testing.assert_allclose(one_sided_p_values(y, sd, "less"), [0.975, 0.025], atol=1e-4)
@@ -318,7 +322,7 @@ def test_model_structure():
 def test_an_empty_interval_is_noted():
     y, v = np.array([3.0, 2.5, 0.1, -0.2, 0.3]), np.full(5, 1.0)
     _, parts = build_selection_model(_analysis_data(y, v), FLAT_PRIORS, SelectionSpec(side="less"))
-    assert any("p<=0.025, 0.025<p<=0.05" in note for note in parts.notes)
+    assert any("0-0.025, 0.025-0.05" in note for note in parts.notes)
 
 
 @pytest.mark.parametrize(
@@ -388,12 +392,12 @@ def test_mcmc_recovers_a_planted_null_effect_under_selection(tmp_path):
         "tau2",
         "I2",
         "theta_new",
-        "omega[0.025<p<=0.05]",
-        "omega[0.05<p<=1]",
+        "omega[0.025-0.05]",
+        "omega[0.05-1]",
     ]
     assert set(result.summary["analysis"]) == {"re_selection"}
     # The planted effect and weight lie in the selection model's 95% intervals...
-    for parameter, planted in [("mu", truth["mu"]), ("omega[0.05<p<=1]", truth["weights"][2])]:
+    for parameter, planted in [("mu", truth["mu"]), ("omega[0.05-1]", truth["weights"][2])]:
         assert rows.loc[parameter, "q2.5"] < planted < rows.loc[parameter, "q97.5"], parameter
     # ...while the ordinary random-effects model, blind to selection, excludes the effect: the
     # data are selected enough for this test to fail if the adjustment did nothing.

@@ -105,12 +105,14 @@ def interval_index(p: np.ndarray, cutpoints: tuple[float, ...]) -> np.ndarray:
 
 
 def interval_labels(cutpoints: tuple[float, ...]) -> list[str]:
-    """Labels of the p-value intervals, e.g. ``["p<=0.025", "0.025<p<=0.05", "0.05<p<=1"]``."""
-    edges = [f"{c:g}" for c in cutpoints]
-    labels = [f"p<={edges[0]}"]
-    labels += [f"{low}<p<={high}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
-    labels.append(f"{edges[-1]}<p<=1")
-    return labels
+    """Labels ``"low-high"`` of the p-value intervals ``(low, high]``, e.g. ``["0-0.025",
+    "0.025-0.05", "0.05-1"]``.
+
+    Letters, digits, ``.`` and ``-`` only, so that summary parameters ``omega[0.05-1]`` can be
+    named in a claim statement (:mod:`metak.claims`).
+    """
+    edges = ["0", *(f"{c:g}" for c in cutpoints), "1"]
+    return [f"{low}-{high}" for low, high in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _normal_cdf(x: TensorVariable) -> TensorVariable:

@@ -30,6 +30,9 @@ __all__ = [
     "AnalysisSpec",
     "Settings",
     "safe_name",
+    "SELECTION_SIDES",
+    "CumulativeDirichlet",
+    "SelectionSpec",
 ]
 
 MODEL_KINDS = ("random_effects", "robust", "meta_regression", "joint")
@@ -410,3 +413,109 @@ class Settings:
     def keys(cls) -> tuple[str, ...]:
         """The setting names (the keys of ``[settings]``)."""
         return tuple(item.name for item in fields(cls))
+
+
+# Sides a step-function selection model may select on (metafor's ``alternative``); "auto" takes
+# the side of benefit from the outcome's direction.
+SELECTION_SIDES = ("auto", "greater", "less")
+# More cut-points than this leave intervals with a handful of studies each in any meta-analysis
+# of realistic size; the weights are then prior, not data.
+SELECTION_MAX_CUTPOINTS = 10
+
+
+@dataclass(frozen=True)
+class CumulativeDirichlet:
+    """Prior on monotone selection weights: RoBMA's "cumulative Dirichlet".
+
+    The default weight prior of R RoBMA 4 (``prior_weightfunction(weights = wf_cumulative())``).
+
+    With ``J`` p-value intervals, ``eta ~ Dirichlet(alpha, ..., alpha)`` (``J`` entries) and the
+    weight of interval ``j`` is ``omega_j = eta_j + ... + eta_J``, so ``omega_1 = 1 >= omega_2 >=
+    ... >= omega_J > 0``: a less significant result is never *more* likely to be published than a
+    more significant one. ``alpha = 1`` is uniform over those monotone weights.
+
+    Raises
+    ------
+    ConfigError
+        When ``alpha`` is not a positive number.
+    """
+
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "alpha", _positive_finite(self.alpha, "selection weights", "alpha")
+        )
+
+    def __str__(self) -> str:
+        return f"cumulative_dirichlet({self.alpha:g})"
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """A step-function selection model (Vevea & Hedges 1995; metafor's ``type = "stepfun"``).
+
+    ``cutpoints`` are one-sided p-values ``0 < c_1 < ... < c_m < 1``: they cut [0, 1] into
+    ``m + 1`` intervals, each with its own relative probability of publication (the first, most
+    significant, fixed at 1). ``side`` is the direction the one-sided p-values test: ``"greater"``
+    (p small for large positive effects, metafor's default), ``"less"``, or ``"auto"``: the side
+    of benefit from the outcome's direction (``lower_is_better`` -> ``"less"``; otherwise
+    ``"greater"``). ``weight_prior`` is a :class:`CumulativeDirichlet` (default, monotone weights)
+    or a :class:`~metak.priors.Prior` with non-negative support given to each weight
+    independently (e.g. ``uniform(0, 1)``; ``uniform(0, 100)`` is flat enough for the posterior
+    mode to be the maximum-likelihood estimate).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the bad key and what is allowed.
+    """
+
+    cutpoints: tuple[float, ...] = (0.025, 0.05)
+    side: str = "auto"
+    weight_prior: CumulativeDirichlet | Prior = field(default_factory=CumulativeDirichlet)
+
+    def __post_init__(self) -> None:
+        where = "selection model"
+        cuts = self.cutpoints
+        if not isinstance(cuts, (list, tuple)) or not 1 <= len(cuts) <= SELECTION_MAX_CUTPOINTS:
+            raise _fail(
+                where,
+                f"cutpoints must be a list of 1 to {SELECTION_MAX_CUTPOINTS} p-values, "
+                f"got {cuts!r}",
+            )
+        if not all(_is_number(c) and 0 < c < 1 for c in cuts) or list(cuts) != sorted(set(cuts)):
+            raise _fail(
+                where,
+                f"cutpoints must be increasing p-values strictly between 0 and 1, got {cuts!r}",
+                "e.g. cutpoints = [0.025, 0.05]",
+            )
+        object.__setattr__(self, "cutpoints", tuple(float(c) for c in cuts))
+        if self.side not in SELECTION_SIDES:
+            raise _fail(
+                where,
+                f"side {self.side!r} is not known",
+                f"use one of {', '.join(SELECTION_SIDES)}",
+            )
+        prior = self.weight_prior
+        if isinstance(prior, str):
+            try:
+                prior = parse_prior(prior)
+            except ConfigError as err:
+                raise _fail(f"{where}.weight_prior", str(err)) from None
+            object.__setattr__(self, "weight_prior", prior)
+        if not isinstance(prior, (CumulativeDirichlet, Prior)):
+            raise _fail(
+                where, f"weight_prior must be CumulativeDirichlet or a Prior, got {prior!r}"
+            )
+        if isinstance(prior, Prior) and prior.support == "real":
+            raise _fail(
+                where,
+                f"weight prior {prior} allows negative weights",
+                "use a prior on [0, inf), e.g. uniform(0, 1) or beta(1, 1)",
+            )
+
+    @property
+    def n_intervals(self) -> int:
+        """Number of p-value intervals (cut-points + 1)."""
+        return len(self.cutpoints) + 1

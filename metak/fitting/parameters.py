@@ -55,6 +55,11 @@ def summary_parameters(posterior: xr.Dataset, data) -> dict[str, xr.DataArray]:
     for extra in ("nu", "r_prepost"):
         if extra in posterior:
             out[extra] = posterior[extra]
+    if "omega" in posterior:
+        # Selection weights (metak.models.selection); the first interval's is fixed at 1.
+        weights = posterior["omega"]
+        for label in weights.coords["p_interval"].values[1:]:
+            out[f"omega[{label}]"] = weights.sel(p_interval=label, drop=True)
     if spec.deficiency is not None and DEFICIENCY_MODERATOR in data.moderator_names:
         slope = out[DEFICIENCY_MODERATOR]
         for name, x in level_values(spec).items():

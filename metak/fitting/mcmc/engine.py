@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,11 @@ from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summarize_
 from metak.models import ModelParts, build_model
 from metak.spec import AnalysisSpec, Settings
 
-__all__ = ["fit_mcmc_analysis", "RETRY_TARGET_ACCEPT", "MAX_DRAW_FACTOR"]
+__all__ = ["fit_mcmc_analysis", "ModelBuilder", "RETRY_TARGET_ACCEPT", "MAX_DRAW_FACTOR"]
+
+# ``builder(data, priors) -> (pm.Model, ModelParts)``: :func:`metak.models.build_model` by default;
+# the selection model (:mod:`metak.fitting.mcmc.selection`) passes its own.
+ModelBuilder = Callable[[AnalysisData, dict], tuple[Any, ModelParts]]
 
 RETRY_TARGET_ACCEPT = 0.995
 # The retry after low ESS multiplies the draws by at most this (and at least 2).
@@ -178,6 +183,7 @@ def fit_mcmc_analysis(
     seed: int,
     progress: Callable[[str], None] | None = None,
     in_worker: bool = False,
+    builder: ModelBuilder = build_model,
 ) -> AnalysisResult:
     """Sample the posterior of one analysis, gate it, and summarise it.
 
@@ -193,6 +199,9 @@ def fit_mcmc_analysis(
         Receives one-line progress messages, including the chains' progress now and then.
     in_worker : bool
         Fitting in a worker process (never draw nutpie's terminal bar there).
+    builder : callable, optional
+        Builds the PyMC model from the data and the priors in force (:data:`ModelBuilder`);
+        :func:`metak.models.build_model` unless another model of the same data is wanted.
 
     Returns
     -------
@@ -200,7 +209,7 @@ def fit_mcmc_analysis(
     """
     say = progress or (lambda message: None)
     priors, uisd_note = priors_in_force(spec, data)
-    model, parts = build_model(data, priors)
+    model, parts = builder(data, priors)
     say(
         f"    {spec.name}: compiling, then {settings.chains} chains x {settings.tune} warm-up + "
         f"{settings.draws} draws (nutpie)"
@@ -236,9 +245,11 @@ def fit_mcmc_analysis(
         posterior=full_posterior[keep],
         prior=prior[[name for name in keep if name in prior]],
         log_likelihood=log_likelihood(tree, parts.loglik, parts.observed),
-        posterior_predictive=_posterior_predictive(data, full_posterior, seed + 11),
+        posterior_predictive=(
+            _posterior_predictive(data, full_posterior, seed + 11) if parts.replicates else None
+        ),
         sample_stats=tree["sample_stats"].to_dataset(),
-        attrs={"metak_sampler": "nutpie"},
+        attrs={"metak_sampler": "nutpie", **parts.attrs},
     )
     warnings = [uisd_note, *parts.notes, few_studies_warning(data.n_studies)]
     if not converged:
@@ -264,7 +275,7 @@ def fit_mcmc_analysis(
         summary=summary,
         study_table=_study_table(data, full_posterior, parts),
         datatree=datatree,
-        priors={key: str(value) for key, value in priors.items()},
+        priors={key: str(value) for key, value in priors.items()} | parts.extra_priors,
         converged=converged,
         messages=tuple(messages),
         warnings=tuple(w for w in warnings if w),

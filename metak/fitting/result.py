@@ -25,8 +25,11 @@ METHODS_USED = ("exact", "mcmc")
 
 @dataclass(frozen=True)
 class ExactInfo:
-    """What the exact path knows beyond the summary: the posterior mode of tau and the log
-    marginal likelihood of the data (for Bayes factors), both from the quadrature."""
+    """What the exact path knows beyond the summary, both from the quadrature.
+
+    ``tau_mode`` is the posterior mode of tau; ``log_marginal_likelihood`` is log p(y), for Bayes
+    factors (NaN when a coefficient prior is flat).
+    """
 
     tau_mode: float
     log_marginal_likelihood: float
@@ -79,8 +82,10 @@ class AnalysisResult:
 
     @property
     def direction(self) -> str:
-        """The outcome's direction of benefit (``lower_is_better``, ``higher_is_better`` or
-        ``unspecified``)."""
+        """The outcome's direction of benefit.
+
+        ``lower_is_better``, ``higher_is_better`` or ``unspecified``.
+        """
         return self.data.direction
 
     def draws(self, parameter: str) -> np.ndarray | None:

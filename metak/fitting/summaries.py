@@ -92,7 +92,25 @@ def summary_row(
 def probability_row(
     analysis: str, parameter: str, probability: float, method: str, converged: bool
 ) -> dict[str, object]:
-    """A summary row that holds a probability: ``mean`` is the probability, the rest empty."""
+    """A summary row that holds a probability: ``mean`` is the probability, the rest empty.
+
+    Parameters
+    ----------
+    analysis, parameter : str
+        The analysis' name and the row's parameter name (e.g.
+        ``p_more_deficient_more_benefit``).
+    probability : float
+        The posterior probability, in [0, 1].
+    method : {"exact", "mcmc"}
+        The engine.
+    converged : bool
+        Whether the analysis passed its diagnostics gate.
+
+    Returns
+    -------
+    dict
+        As :func:`summary_row`, with NaN for ``sd``, the quantiles and the diagnostics.
+    """
     return summary_row(
         analysis,
         parameter,

@@ -43,6 +43,8 @@ __all__ = [
     "report_questions",
     "compute_answer",
     "participants",
+    "participants_words",
+    "answer_html",
     "answers_section",
 ]
 
@@ -350,7 +352,7 @@ def _probability(p: float) -> str:
 def _strength(answer: Answer) -> str:
     c = answer.contraction
     if c is None:
-        return "Data vs prior: no prior draws stored, so this cannot be said"
+        return "Data vs prior: the posterior file has no prior draws of this parameter to compare"
     narrowed = 100 * (1.0 - math.sqrt(max(0.0, 1.0 - c)))
     if answer.data_cannot_tell:
         return (
@@ -372,10 +374,16 @@ def _trials(answer: Answer) -> str:
         imputed = counts.get("imputed", {}).get(DEFICIENCY_MODERATOR)
         if measured is not None and imputed is not None:
             text += f" ({measured} with a measured baseline dp-ucMGP, {imputed} imputed)"
-    text += f", {answer.participants:,} participants"
-    if answer.trials_without_n:
-        plural = "s" if answer.trials_without_n > 1 else ""
-        text += f" (group sizes not recorded for {answer.trials_without_n} trial{plural})"
+    return text + ", " + participants_words(answer.participants, answer.trials_without_n)
+
+
+def participants_words(people: int, without_n: int) -> str:
+    """E.g. "645 participants", "223 participants (group sizes not recorded for 1 trial)"."""
+    if people == 0 and without_n:
+        return "participants not recorded"
+    text = f"{people:,} participants"
+    if without_n:
+        text += f" (group sizes not recorded for {without_n} trial{'s' if without_n > 1 else ''})"
     return text
 
 

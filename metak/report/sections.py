@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from metak.report.answers import participants
+from metak.report.answers import participants, participants_words
 from metak.report.diagnostics_plots import prior_posterior_figure
 from metak.report.forest import forest_figure
 from metak.report.html import esc, figure, note, section
@@ -100,11 +100,7 @@ def _analysis_facts(inputs: ReportInputs, info: AnalysisInfo) -> list[tuple[str,
         if info.k != info.n_studies
         else f"{info.n_studies} trial{'' if info.n_studies == 1 else 's'}"
     )
-    people_text = f"{people:,}" + (
-        f" (group sizes not recorded for {without_n} trial{'s' if without_n > 1 else ''})"
-        if without_n
-        else ""
-    )
+    people_text = participants_words(people, without_n)
     facts = [
         (
             "Outcome" if len(info.outcomes) == 1 else "Outcomes",
@@ -123,7 +119,7 @@ def _analysis_facts(inputs: ReportInputs, info: AnalysisInfo) -> list[tuple[str,
             + (f" on {esc(', '.join(info.moderators))}" if info.moderators else ""),
         ),
         ("Trials", f"{count} ({esc(studies)})" if len(rows) else count),
-        ("Participants", people_text),
+        ("Sample", people_text),
         ("Posterior", "exact (no sampler)" if info.method == "exact" else esc(info.method.upper())),
     ]
     if info.priors:

@@ -11,14 +11,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from metak.config import load_config, resolve_analyses
+from metak.config import AnalysisFile, load_config, resolve_analyses
 from metak.derive import EffectsResult
 from metak.derive import compute_effects as _compute_effects
 from metak.errors import ConfigError
 from metak.fitting.orchestrator import run_analyses
 from metak.fitting.result import FitResult
 from metak.records import StudyRecords, bundled_studies_dir, is_bundled, load_records
-from metak.spec import AnalysisSpec, Settings
+from metak.spec import AnalysisSpec, QuestionSpec, Settings
 
 __all__ = [
     "load_studies",
@@ -27,6 +27,7 @@ __all__ = [
     "fit",
     "write_results",
     "AnalysisSpec",
+    "QuestionSpec",
     "Settings",
 ]
 
@@ -37,6 +38,7 @@ _Config = (
     | AnalysisSpec
     | Sequence[AnalysisSpec]
     | tuple[Sequence[AnalysisSpec], Settings]
+    | AnalysisFile
     | None
 )
 
@@ -95,34 +97,36 @@ def compute_effects(records: StudyRecords, measure: str | None = None) -> Effect
     return _compute_effects(records, measure_override=measure)
 
 
-def load_analyses(path: str | Path) -> tuple[list[AnalysisSpec], Settings]:
-    """Read an analysis file (TOML): returns ``(list[AnalysisSpec], Settings)``.
+def load_analyses(path: str | Path) -> AnalysisFile:
+    """Read an analysis file (TOML): its ``analyses``, ``settings`` and ``questions``.
 
     Raises
     ------
     metak.errors.ConfigError
-        For a file that cannot be read or a bad analysis or setting (one line naming it).
+        For a file that cannot be read or a bad analysis, setting or question (one line naming
+        it).
     """
     return load_config(Path(path))
 
 
-def _analyses(records: StudyRecords, config: _Config) -> tuple[list[AnalysisSpec], Settings]:
+def _analyses(records: StudyRecords, config: _Config) -> AnalysisFile:
     if config is None or isinstance(config, (str, Path)):
         outcomes = list(records.outcomes["outcome"])
         path = None if config is None else Path(config)
-        specs, settings, _ = resolve_analyses(records.directory, path, outcomes)
-        return specs, settings
+        return resolve_analyses(records.directory, path, outcomes)
+    if isinstance(config, AnalysisFile):
+        return config
     if isinstance(config, AnalysisSpec):
-        return [config], Settings()
+        return AnalysisFile((config,), Settings())
     if (
         isinstance(config, tuple)
         and len(config) == 2
         and isinstance(config[1], Settings)
         and isinstance(config[0], (list, tuple))
     ):
-        return list(config[0]), config[1]  # what load_analyses returns
+        return AnalysisFile(tuple(config[0]), config[1])  # (specs, Settings)
     if isinstance(config, (list, tuple)):
-        return list(config), Settings()
+        return AnalysisFile(tuple(config), Settings())
     raise ConfigError(
         f"config must be an analysis-file path, a list of AnalysisSpec or what load_analyses "
         f"returns, got {type(config).__name__}"
@@ -140,6 +144,7 @@ def fit(
     jobs: int | None = None,
     method: str | None = None,
     analyses: Sequence[str] | None = None,
+    questions: Sequence[QuestionSpec] | None = None,
     progress: bool | Callable[[str], None] = False,
 ) -> FitResult:
     """Fit the analyses of ``config`` to ``records``; the Python face of ``python -m metak fit``.
@@ -148,7 +153,7 @@ def fit(
     ----------
     records : StudyRecords, str, Path or None
         Validated records, or a study-records directory (None: the bundled ``studies/``).
-    config : path, AnalysisSpec, list of AnalysisSpec, (specs, Settings) or None
+    config : path, AnalysisSpec, list of AnalysisSpec, AnalysisFile, (specs, Settings) or None
         An analysis file, specs built in Python, or what :func:`load_analyses` returns. Without
         it the directory's ``analyses.toml`` is used, else one random-effects analysis per outcome.
     seed, draws, tune, chains, jobs : int, optional
@@ -157,6 +162,9 @@ def fit(
         Override every analysis' method.
     analyses : sequence of str, optional
         Fit only these analyses.
+    questions : sequence of QuestionSpec, optional
+        The questions the report answers first (default: the analysis file's ``[[question]]``
+        tables; without any, the report asks one per analysis).
     progress : bool or callable
         Print progress lines (True) or pass them to a callable.
 
@@ -174,13 +182,21 @@ def fit(
     """
     if not isinstance(records, StudyRecords):
         records = load_studies(records)
-    specs, settings = _analyses(records, config)
+    chosen = _analyses(records, config)
     given = {"seed": seed, "draws": draws, "tune": tune, "chains": chains, "jobs": jobs}
     settings = replace(
-        settings, **{key: value for key, value in given.items() if value is not None}
+        chosen.settings, **{key: value for key, value in given.items() if value is not None}
     )
     say = print if progress is True else (progress or None)
-    return run_analyses(records, specs, settings, only=analyses, method=method, progress=say)
+    return run_analyses(
+        records,
+        chosen.analyses,
+        settings,
+        only=analyses,
+        method=method,
+        progress=say,
+        questions=chosen.questions if questions is None else questions,
+    )
 
 
 def write_results(

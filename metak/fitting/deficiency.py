@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.spec import DEFICIENCY_MODERATOR, AnalysisSpec, DeficiencySpec
+from metak.spec import (
+    DEFICIENCY_MODERATOR,
+    PROBABILITY_PARAMETER,
+    AnalysisSpec,
+    DeficiencySpec,
+    level_name,
+)
 
 if TYPE_CHECKING:
     # AnalysisData's module imports this one: for annotations only.
@@ -52,7 +58,6 @@ __all__ = [
 ]
 
 COMPLETE_CASE_SUFFIX = "_complete_case"
-PROBABILITY_PARAMETER = "p_more_deficient_more_benefit"
 
 
 @dataclass(frozen=True)
@@ -197,11 +202,6 @@ def complete_case_spec(spec: AnalysisSpec) -> AnalysisSpec | None:
         deficiency=replace(spec.deficiency, impute=False),
         claims=False,
     )
-
-
-def level_name(level: float) -> str:
-    """Summary parameter name of the effect at a baseline level, e.g. ``effect_at_300``."""
-    return f"effect_at_{level:g}"
 
 
 def benefit_sign(direction: str | None) -> int:

@@ -82,6 +82,9 @@ def study_table(
             "theta_q97.5": np.asarray(theta_q975, dtype=float),
             "weight_pct": 100.0 * weights / weights.sum(),
             "method": method,
+            # Participants analysed per group (NaN where the records give no n).
+            "n_treatment": _column(effects, "n_treatment"),
+            "n_control": _column(effects, "n_control"),
         }
     )
     if data.spec.model == "joint":
@@ -100,6 +103,12 @@ def study_table(
     if baseline is not None:
         table["baseline_dpucmgp_pmol_l"] = baseline
     return table
+
+
+def _column(effects: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in effects:
+        return np.full(len(effects), np.nan)
+    return pd.to_numeric(effects[name], errors="coerce").to_numpy(dtype=float)
 
 
 def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:

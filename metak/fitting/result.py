@@ -16,7 +16,7 @@ import xarray as xr
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
 from metak.fitting.parameters import parameter_draws, study_label
-from metak.spec import AnalysisSpec
+from metak.spec import AnalysisSpec, QuestionSpec
 
 __all__ = ["ExactInfo", "McmcInfo", "AnalysisResult", "FitResult", "METHODS_USED"]
 
@@ -114,12 +114,14 @@ class AnalysisResult:
 
 @dataclass(frozen=True)
 class FitResult:
-    """All analyses of one run (in file order), the inputs they used and the claim verdicts."""
+    """All analyses of one run (in file order), the inputs they used, the claim verdicts and the
+    questions the report answers first (those of fitted analyses)."""
 
     analyses: dict[str, AnalysisResult]
     effects: pd.DataFrame
     unusable: pd.DataFrame
     claims: pd.DataFrame | None = None
+    questions: tuple[QuestionSpec, ...] = ()
 
     @property
     def summary(self) -> pd.DataFrame:

@@ -9,9 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from metak.fitting.design import coefficient_names, within_variance
-from metak.priors import Prior, default_priors, unit_information_sd
+from metak.priors import Prior, UnitInformationSD, default_priors, unit_information_sd
 
-__all__ = ["priors_in_force", "DEFAULT_R_PRIOR", "JOINT_MU_PRIOR", "JOINT_TAU_PRIOR"]
+__all__ = [
+    "priors_in_force",
+    "outcome_unit_sd",
+    "DEFAULT_R_PRIOR",
+    "JOINT_MU_PRIOR",
+    "JOINT_TAU_PRIOR",
+]
 
 # Pre-post correlation of change scores when it is a parameter: Beta(6, 4) has mean 0.6 and a
 # 95% interval of about 0.29-0.86, spanning the correlations seen for repeated measurements of
@@ -30,6 +36,26 @@ def _joint(spec, data) -> tuple[dict, str]:
     if data.has_uncertain_r:
         priors["r"] = given.get("r") or DEFAULT_R_PRIOR
     return priors, _JOINT_NOTE
+
+
+def outcome_unit_sd(data) -> UnitInformationSD:
+    """The unit information SD of a (univariate) analysis' outcome, which scales its defaults.
+
+    Parameters
+    ----------
+    data : metak.fitting.data.AnalysisData
+        The analysis' data (variances, sample sizes and measure of its effect sizes).
+
+    Returns
+    -------
+    metak.priors.UnitInformationSD
+    """
+    effects = data.effects
+    n_total = None
+    if {"n_treatment", "n_control"} <= set(effects.columns):
+        n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
+    measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
+    return unit_information_sd(within_variance(data), n_total, measure)
 
 
 def priors_in_force(spec, data) -> tuple[dict[str, Prior], str]:
@@ -52,12 +78,7 @@ def priors_in_force(spec, data) -> tuple[dict[str, Prior], str]:
     """
     if spec.model == "joint":
         return _joint(spec, data)
-    effects = data.effects
-    n_total = None
-    if {"n_treatment", "n_control"} <= set(effects.columns):
-        n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
-    measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
-    uisd = unit_information_sd(within_variance(data), n_total, measure)
+    uisd = outcome_unit_sd(data)
     moderator_sds = {}
     for j, name in enumerate(data.moderator_names):
         column = data.X_raw[:, j]

@@ -21,6 +21,7 @@ from metak.fitting.result import AnalysisResult, FitResult
 from metak.output.files import write_csv_atomic, write_netcdf, write_text_atomic
 from metak.output.guard import ResultPaths
 from metak.output.integrity import seal_manifest
+from metak.robustness.tables import CLAIM_COLUMNS
 
 __all__ = ["write_results", "summary_markdown", "RESULTS_README"]
 
@@ -146,10 +147,15 @@ def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
                     "probability",
                     "verdict",
                     "explanation",
+                    *CLAIM_COLUMNS,
                 ]
             ),
             out.file("claims.csv"),
         )
+    if fit_result.robustness is not None:
+        # The robustness checks' tables (README, "How far the answer can be trusted").
+        for filename, table in fit_result.robustness.files().items():
+            write_csv_atomic(table, out.file(filename))
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
     write_json({"analyses": analyses}, out.file("analyses.json"))
     for name, result in fit_result.analyses.items():

@@ -23,6 +23,7 @@ from metak.output.guard import check_out_dir
 from metak.output.integrity import Verification, verify_results
 from metak.report.html import esc, page
 from metak.report.inputs import ResultsError, load_inputs, open_posterior
+from metak.report.robustness import robustness_section
 from metak.report.sections import (
     forest_section,
     posterior_section,
@@ -44,6 +45,7 @@ _TOC = [
     ("forest", "Forest plots"),
     ("posterior", "Posterior & prior"),
     ("metaregression", "Meta-regression"),
+    ("robustness", "Robustness"),
     ("diagnostics", "Diagnostics"),
     ("summary", "Summary"),
     ("claims", "Claims"),
@@ -91,6 +93,7 @@ def render_report(
                 forest_section(inputs),
                 posterior_section(inputs, trees),
                 regression_section(inputs, trees),
+                robustness_section(inputs),
                 diagnostics_section(inputs, trees),
                 summary_section(inputs),
                 claims_section(inputs),

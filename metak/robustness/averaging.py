@@ -88,6 +88,7 @@ class Averaged:
     log_ml: np.ndarray
     prior: np.ndarray
     posterior: np.ndarray
+    log_posterior: np.ndarray  # log posterior probabilities (no underflow for tiny ones)
     effects: tuple  # NormalMixture of the effect per model, None for no-effect models
     spike: float  # posterior probability that the effect is exactly 0
     slab: NormalMixture | None  # the effect models' mixture, weights summing to 1 - spike
@@ -95,8 +96,8 @@ class Averaged:
     def inclusion_log_bf(self, included: Callable[[Variant], bool]) -> float:
         """The log inclusion Bayes factor of the models where ``included(variant)`` holds."""
         mask = np.array([bool(included(m)) for m in self.models])
-        post = special.logsumexp(np.log(self.posterior[mask])) - special.logsumexp(
-            np.log(self.posterior[~mask])
+        post = special.logsumexp(self.log_posterior[mask]) - special.logsumexp(
+            self.log_posterior[~mask]
         )
         prior = math.log(self.prior[mask].sum()) - math.log(self.prior[~mask].sum())
         return float(post - prior)
@@ -157,7 +158,8 @@ def average(fits: Fits) -> Averaged:
     log_ml = np.array([fits(m).log_marginal_likelihood for m in ENSEMBLE])
     prior = np.array([prior_probability(m) for m in ENSEMBLE])
     log_post = np.log(prior) + log_ml
-    posterior = np.exp(log_post - special.logsumexp(log_post))
+    log_post = log_post - special.logsumexp(log_post)
+    posterior = np.exp(log_post)
     effects = tuple(fits(m).coef(problem.effect_name) if m.effect else None for m in ENSEMBLE)
     with_effect = [i for i, m in enumerate(ENSEMBLE) if m.effect]
     slab_weight = float(posterior[with_effect].sum())
@@ -173,6 +175,7 @@ def average(fits: Fits) -> Averaged:
         log_ml,
         prior,
         posterior,
+        log_post,
         effects,
         spike=1.0 - slab_weight,
         slab=slab,
@@ -182,8 +185,9 @@ def average(fits: Fits) -> Averaged:
 def _conditional(averaged: Averaged) -> Averaged:
     """The same ensemble restricted to the effect models (renormalised)."""
     mask = np.array([m.effect for m in averaged.models])
-    posterior = np.where(mask, averaged.posterior, 0.0)
-    posterior = posterior / posterior.sum()
+    log_posterior = np.where(mask, averaged.log_posterior, -np.inf)
+    log_posterior = log_posterior - special.logsumexp(log_posterior)
+    posterior = np.exp(log_posterior)
     slab = combine_mixtures(
         [e for e, keep in zip(averaged.effects, mask, strict=True) if keep], posterior[mask]
     )
@@ -196,6 +200,7 @@ def _conditional(averaged: Averaged) -> Averaged:
         averaged.log_ml,
         averaged.prior,
         posterior,
+        log_posterior,
         averaged.effects,
         spike=0.0,
         slab=slab,

@@ -35,9 +35,10 @@ __all__ = ["BIAS_SUFFIX", "DERIVED_DRAWS", "BiasFit", "bias_analysis", "identifi
 
 BIAS_SUFFIX = {"pet": "_pet", "peese": "_peese"}
 # Draws stored in a derived analysis' posterior file. Its summary rows are exact, it gives no
-# claim verdicts, and the draws only feed the report's figures: 4,000 independent draws put a
-# density's Monte Carlo error well below a line width, at a quarter of the 16,000 of an analysis.
-DERIVED_DRAWS = 4000
+# claim verdicts, and the draws only feed the report's figures: 2,000 independent draws put a
+# density's Monte Carlo error below a line width, at an eighth of the 16,000 of an analysis
+# (their study-level draws dominate the cost for large k).
+DERIVED_DRAWS = 2000
 
 
 def identified(problem: Problem) -> bool:

@@ -40,8 +40,8 @@ def funnel_svg(
     top = float(np.nanmax(sei)) * 1.15 if sei.size else 1.0
     se_grid = np.linspace(0.0, top, 200)
     with styled(key):
-        fig = Figure(figsize=(6.4, 4.2))
-        ax = fig.add_axes((0.13, 0.14, 0.62, 0.80))
+        fig = Figure(figsize=(7.4, 4.2))
+        ax = fig.add_axes((0.11, 0.14, 0.58, 0.80))
         bound = CONTOURS[-1][1] * top
         span = max(bound, float(np.nanmax(np.abs(yi))) * 1.1 if yi.size else bound)
         # Darkest outside every contour (p < 0.01), then each narrower region drawn over it.
@@ -63,7 +63,7 @@ def funnel_svg(
                 color=color,
                 lw=1.3,
                 zorder=3,
-                label=f"{label} fit (effect at se = 0: {intercept:.3g})",
+                label=f"{label} (se = 0: {intercept:.3g})",
             )
         ax.scatter(yi, sei, s=30, color=_POINT, zorder=4, label="studies")
         ax.set_ylim(top, 0.0)
@@ -92,9 +92,9 @@ def influence_svg(
     k = len(labels)
     y = np.arange(k, 0, -1, dtype=float)
     with styled(key):
-        fig = Figure(figsize=(7.6, 0.9 + 0.34 * (k + 1)))
-        height = 0.9 + 0.34 * (k + 1)
-        ax = fig.add_axes((0.30, 0.9 / height, 0.66, 0.34 * k / height))
+        height = 0.75 + 0.34 * (k + 1)
+        fig = Figure(figsize=(7.6, height))
+        ax = fig.add_axes((0.30, 0.6 / height, 0.66, 0.34 * (k + 0.6) / height))
         low, mid, high = full
         ax.axvspan(low, high, color="#e4e7ec", lw=0, zorder=0)
         ax.axvline(mid, color="#111111", lw=1.0, ls="--", zorder=1)

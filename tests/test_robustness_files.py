@@ -170,3 +170,15 @@ def test_bias_slope_priors_must_be_normal():
     (spec,), _ = parse_config(text.replace("halfcauchy(1)", "normal(0, 2)"), "cfg.toml")
     assert str(spec.priors["bias_slope"]) == "normal(0, 2)"
     assert spec.robustness == RobustnessSpec()
+
+
+def test_a_users_analysis_is_never_replaced_by_a_check(bcg_records):
+    # The user already has an analysis named like the PET check of another one.
+    base = AnalysisSpec(name="x", outcome="logRR")
+    theirs = AnalysisSpec(name="x_pet", outcome="logRR", robustness=False)
+    result = run_analyses(
+        bcg_records, [base, theirs], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+    )
+    assert list(result.analyses) == ["x", "x_peese", "x_pet"]
+    assert result.analyses["x_pet"].spec.model == "random_effects"  # theirs, untouched
+    assert any("x_pet not written" in w for w in result.analyses["x"].warnings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -156,6 +156,15 @@ def assess_robustness(
         assessments.append(assessment)
         analyses[name] = result
         for derived in assessment.derived:
+            if derived.spec.name in results:
+                # A user's analysis already has the name: never replace it.
+                note = (
+                    f"robustness: {derived.spec.name} not written, an analysis of that name "
+                    "exists; rename it to see this check as an analysis"
+                )
+                analyses[name] = replace(analyses[name], warnings=(*analyses[name].warnings, note))
+                say(f"    {note}")
+                continue
             analyses[derived.spec.name] = derived
         labels = sorted({row["label"] for row in assessment.robustness if row.get("label")})
         say(

@@ -43,7 +43,7 @@ import pytest
 
 from metak.config import default_name
 from metak.output.files import is_work_dir
-from metak.output.integrity import MANIFEST, read_manifest, verify_results
+from metak.output.integrity import LEGACY_NAMES, MANIFEST, read_manifest, verify_results
 from tests.faults.harness import Case, World, run_case, run_in_process
 
 
@@ -170,11 +170,15 @@ def _swap_posteriors(world: World) -> None:
 
 
 def _legacy_previous(world: World) -> None:
-    """Results as the metak before the manifest marker wrote them."""
+    """Results as the metak before the manifest marker wrote them (without the files it did not
+    write yet, e.g. the robustness tables)."""
     results = _previous(world)
     manifest = json.loads((results / MANIFEST).read_text(encoding="utf-8"))
     del manifest["metak_results"], manifest["files"]
     (results / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    for entry in results.iterdir():
+        if entry.is_file() and entry.name not in LEGACY_NAMES:
+            entry.unlink()
 
 
 def _studies_elsewhere(world: World) -> None:

@@ -178,7 +178,7 @@ def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
                     break
                 times.append(info["seconds"])
                 if method == "mcmc":
-                    ess.append(_tau_ess(out / "summary.csv"))
+                    ess.append(_tau_ess(out / "summary.csv", analysis))
             if not times:
                 rows.append(
                     _failed_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", info)
@@ -202,10 +202,12 @@ def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
     return medians
 
 
-def _tau_ess(summary_csv: Path) -> float:
+def _tau_ess(summary_csv: Path, analysis: str) -> float:
     import pandas as pd
 
-    table = pd.read_csv(summary_csv).set_index("parameter")
+    table = pd.read_csv(summary_csv)
+    # The analysis' own rows (summary.csv also holds its robustness checks' analyses).
+    table = table[table["analysis"] == analysis].set_index("parameter")
     return float(table.loc["tau", "ess_bulk"])
 
 

@@ -682,8 +682,10 @@ REPORT = [
 
 def _posterior_inside(world: World) -> None:
     """The outcome id became a safe file name inside results/posterior (README, name rules)."""
-    names = [p.name for p in (world.project / "results" / "posterior").iterdir()]
-    assert names == [f"{EVIL_ANALYSIS}.nc"], names
+    names = sorted(p.name for p in (world.project / "results" / "posterior").iterdir())
+    # The analysis and its robustness checks' PET and PEESE analyses, all inside.
+    expected = sorted(f"{EVIL_ANALYSIS}{suffix}.nc" for suffix in ("", "_pet", "_peese"))
+    assert names == expected, names
     assert EVIL_ANALYSIS.startswith("re_.._.._.._outside_victim_"), EVIL_ANALYSIS  # no "/"
 
 

@@ -182,3 +182,51 @@ def test_a_users_analysis_is_never_replaced_by_a_check(bcg_records):
     assert list(result.analyses) == ["x", "x_peese", "x_pet"]
     assert result.analyses["x_pet"].spec.model == "random_effects"  # theirs, untouched
     assert any("x_pet not written" in w for w in result.analyses["x"].warnings)
+
+
+def test_selection_model_is_integrated_as_a_bias_check(bcg_records, monkeypatch):
+    # The selection model is built elsewhere (metak.fitting.mcmc.selection); a stand-in with its
+    # interface — here the exact random-effects fit under the name <name>_selection — shows
+    # where its analysis, check and columns go.
+    import sys
+    import types
+    from dataclasses import replace
+
+    from metak.fitting.exact_engine import fit_exact_analysis
+
+    calls = []
+
+    def fit_selection_analysis(spec, data, settings, seed, progress=None):
+        calls.append(spec.name)
+        twin = replace(spec, name=f"{spec.name}_selection", claims=False)
+        return fit_exact_analysis(twin, replace(data, spec=twin), settings, seed)
+
+    stand_in = types.ModuleType("metak.fitting.mcmc.selection")
+    stand_in.fit_selection_analysis = fit_selection_analysis
+    monkeypatch.setitem(sys.modules, "metak.fitting.mcmc.selection", stand_in)
+    spec = AnalysisSpec(name="s", outcome="logRR", robustness={"selection": True})
+    result = run_analyses(
+        bcg_records, [spec], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+    )
+    assert calls == ["s"]
+    assert list(result.analyses) == ["s", "s_pet", "s_peese", "s_selection"]
+    row = result.robustness.robustness.iloc[0]
+    assert row["selection_mean"] == pytest.approx(row["mean"], rel=1e-2)  # the same model here
+    assert row["selection_verdict"] == row["verdict"]
+    # BCG's effect survives every check; the bias checks are PET, PEESE and the selection model.
+    assert row["label"] == "robust"
+    assert "3 bias-adjusted" in row["detail"]
+
+
+def test_without_the_selection_model_the_check_says_so(bcg_records, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "metak.fitting.mcmc.selection", None)  # import fails
+    spec = AnalysisSpec(name="s", outcome="logRR", robustness={"selection": True})
+    result = run_analyses(
+        bcg_records, [spec], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+    )
+    assert "s_selection" not in result.analyses
+    row = result.robustness.robustness.iloc[0]
+    assert row["label"] == "partly assessed"
+    assert "not part of this build" in row["detail"]

@@ -1,7 +1,8 @@
 """metak benchmarks: one command, every benchmark several times, results in benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/run.py              # full suite, 5 repeats (about 15-25 minutes)
-    .venv/bin/python benchmarks/run.py --quick      # tiny sizes, 1 repeat (CI smoke run)
+    .venv/bin/python benchmarks/run.py --quick      # tiny sizes, 1 repeat
+    .venv/bin/python benchmarks/run.py --quick --no-r   # the CI smoke run: never R
 
 Benchmarks (issue "Speed"):
   1. bcg random effects / meta-regression as a whole `python -m metak fit` process, exact and MCMC;
@@ -12,7 +13,7 @@ Benchmarks (issue "Speed"):
   5. peak memory (max RSS) of (4);
   6. what the robustness checks add to an exact analysis, bcg (k = 13) and k = 1,000.
 Where `Rscript` with metafor/brms is installed, the same bcg models run there too (ratio column);
-otherwise those rows say "R not installed" and are skipped.
+otherwise (or with --no-r) those rows say so and are skipped.
 No timing is asserted anywhere: the numbers are measured and written down, targets beside them.
 """
 
@@ -492,21 +493,28 @@ cat(fixef(fit)[, 1], "\\n")
 }
 
 
-def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict):
+def _r_skipped(rows: list, why: str) -> None:
+    rows.append(
+        {
+            "name": "R metafor / brms (same bcg models)",
+            "median": "—",
+            "spread": "—",
+            "target": "ratio",
+            "met": "skipped",
+            "note": why,
+        }
+    )
+
+
+def r_rows(rows: list, work: Path, repeats: int, metak_medians: dict, use_r: bool = True):
     """The same bcg models in R (metafor REML, brms NUTS) as whole Rscript processes."""
+    if not use_r:
+        _r_skipped(rows, "not run (--no-r)")
+        return
     rscript = shutil.which("Rscript")
     if rscript is None:
-        rows.append(
-            {
-                "name": "R metafor / brms (same bcg models)",
-                "median": "—",
-                "spread": "—",
-                "target": "ratio",
-                "met": "skipped",
-                "note": "R not installed on this machine "
-                "(apt-get install r-cran-metafor r-cran-brms to compare)",
-            }
-        )
+        why = "R not installed on this machine (apt-get install r-cran-metafor r-cran-brms)"
+        _r_skipped(rows, why)
         return
     data = REFERENCE / "bcg_logRR.csv"
     for package, script in R_SCRIPTS.items():
@@ -643,6 +651,9 @@ def main(argv=None) -> int:
         "--repeats", type=int, default=None, help="repeats per benchmark (default 5; quick: 1)"
     )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument(
+        "--no-r", action="store_true", help="skip the R rows even where R is installed"
+    )
     args = parser.parse_args(argv)
     repeats = args.repeats or (1 if args.quick else 5)
     started = time.perf_counter()
@@ -664,7 +675,7 @@ def main(argv=None) -> int:
             robustness_checks([1_000], repeats, rows, work)
             mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
             bundled_fit(min(repeats, 3), rows, work)
-        r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians)
+        r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians, use_r=not args.no_r)
     write_markdown(rows, args.out, "quick" if args.quick else "full", time.perf_counter() - started)
     print(f"wrote {args.out}")
     return 0

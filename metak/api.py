@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from metak.config import load_config, resolve_analyses
 from metak.derive import EffectsResult
@@ -29,11 +30,35 @@ __all__ = [
     "Settings",
 ]
 
+# What `fit` accepts as ``config``: an analysis file, specs, or what load_analyses returns.
+_Config = (
+    str
+    | Path
+    | AnalysisSpec
+    | Sequence[AnalysisSpec]
+    | tuple[Sequence[AnalysisSpec], Settings]
+    | None
+)
+
 
 def load_studies(directory: str | Path | None = None, provenance: str = "auto") -> StudyRecords:
     """Read and validate a study-records directory (default: the bundled ``studies/``).
 
     The bundled directory is always checked with strict provenance.
+
+    Parameters
+    ----------
+    directory : str, Path or None
+        The directory holding ``studies.csv`` and the other record files; None for the bundled
+        ``studies/``.
+    provenance : {"auto", "strict", "off"}
+        Whether every number must be found in its row's verbatim quote: ``auto`` checks files
+        that have ``source``/``quote`` columns (README.md, "Provenance").
+
+    Returns
+    -------
+    StudyRecords
+        The validated tables.
 
     Raises
     ------
@@ -47,16 +72,41 @@ def load_studies(directory: str | Path | None = None, provenance: str = "auto") 
 
 
 def compute_effects(records: StudyRecords, measure: str | None = None) -> EffectsResult:
-    """Effect sizes (``EffectsResult.effects``) and the rows that gave none (``.unusable``)."""
+    """Effect sizes (``EffectsResult.effects``) and the rows that gave none (``.unusable``).
+
+    Parameters
+    ----------
+    records : StudyRecords
+        Validated records (:func:`load_studies`).
+    measure : {"MD", "SMD", "ROM"}, optional
+        Use this measure for every outcome instead of the one in ``outcomes.csv``.
+
+    Returns
+    -------
+    EffectsResult
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        For an unknown ``measure``.
+    metak.errors.InputError
+        For numbers that break the arithmetic (one line naming the cell).
+    """
     return _compute_effects(records, measure_override=measure)
 
 
 def load_analyses(path: str | Path) -> tuple[list[AnalysisSpec], Settings]:
-    """Read an analysis file (TOML): returns ``(list[AnalysisSpec], Settings)``."""
+    """Read an analysis file (TOML): returns ``(list[AnalysisSpec], Settings)``.
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        For a file that cannot be read or a bad analysis or setting (one line naming it).
+    """
     return load_config(Path(path))
 
 
-def _analyses(records: StudyRecords, config) -> tuple[list[AnalysisSpec], Settings]:
+def _analyses(records: StudyRecords, config: _Config) -> tuple[list[AnalysisSpec], Settings]:
     if config is None or isinstance(config, (str, Path)):
         outcomes = list(records.outcomes["outcome"])
         path = None if config is None else Path(config)
@@ -81,7 +131,7 @@ def _analyses(records: StudyRecords, config) -> tuple[list[AnalysisSpec], Settin
 
 def fit(
     records: StudyRecords | str | Path | None = None,
-    config: str | Path | Sequence[AnalysisSpec] | tuple | None = None,
+    config: _Config = None,
     *,
     seed: int | None = None,
     draws: int | None = None,
@@ -98,7 +148,7 @@ def fit(
     ----------
     records : StudyRecords, str, Path or None
         Validated records, or a study-records directory (None: the bundled ``studies/``).
-    config : path, list of AnalysisSpec, (specs, Settings) or None
+    config : path, AnalysisSpec, list of AnalysisSpec, (specs, Settings) or None
         An analysis file, specs built in Python, or what :func:`load_analyses` returns. Without
         it the directory's ``analyses.toml`` is used, else one random-effects analysis per outcome.
     seed, draws, tune, chains, jobs : int, optional
@@ -133,12 +183,33 @@ def fit(
     return run_analyses(records, specs, settings, only=analyses, method=method, progress=say)
 
 
-def write_results(result: FitResult, out_dir: str | Path, manifest: dict | None = None) -> Path:
+def write_results(
+    result: FitResult, out_dir: str | Path, manifest: dict[str, Any] | None = None
+) -> Path:
     """Write a fit's result files (and report) into ``out_dir``, replacing it whole.
 
-    ``out_dir`` follows the rule of ``fit --out`` (README.md, "What results/ holds"): it must
-    not exist, be empty, or be a metak results directory; otherwise
-    :class:`metak.errors.ConfigError` says why and nothing is written.
+    Parameters
+    ----------
+    result : FitResult
+        What :func:`fit` returned.
+    out_dir : str or Path
+        The results directory. It follows the rule of ``fit --out`` (README.md, "What results/
+        holds"): it must not exist, be empty, or be a metak results directory.
+    manifest : dict, optional
+        What ``manifest.json`` records besides the file hashes (JSON-serialisable); by default
+        only that the Python API wrote it.
+
+    Returns
+    -------
+    Path
+        ``out_dir``.
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        When ``out_dir`` may not be replaced (saying why); nothing is written.
+    metak.errors.OutputError
+        When a file cannot be written (disk full, no permission); the previous results stay.
     """
     from metak.output.results_dir import write_results_directory  # the report's matplotlib
 

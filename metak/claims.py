@@ -6,7 +6,12 @@ A claim names an analysis and a *statement* about one of its parameters, in a ti
     PARAM in [LOW, HIGH]                 PARAM outside [LOW, HIGH]
 
 ``PARAM`` is a parameter name of ``summary.csv`` (``mu``, ``intercept``, ``tau``, a moderator
-name, ``theta_new``, ``effect_at_300``, ...). The verdict thresholds are fixed and documented:
+name, ``theta_new``, ``effect_at_300``, ...) or ``theta[<study>]``: the shrunken effect of one
+study of the analysis, named by its row label in ``study_effects.csv`` (the study id;
+``study (comparison)`` for a study with several comparisons of one outcome), for claims about a
+single trial. Such a verdict comes with the study's raw estimate and 95% CI beside it
+(``study_yi``, ``study_ci_low``, ``study_ci_high``). The verdict thresholds are fixed and
+documented:
 
 - ``supported``     P(statement) >= 0.95
 - ``contradicted``  P(statement) <= 0.05
@@ -19,7 +24,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,6 +38,7 @@ from metak.schema import NUMBER_PATTERN, foreign_digits
 __all__ = [
     "SUPPORTED_AT",
     "CONTRADICTED_AT",
+    "VERDICT_COLUMNS",
     "Statement",
     "StatementError",
     "parse_statement",
@@ -43,11 +51,29 @@ SUPPORTED_AT = 0.95
 CONTRADICTED_AT = 0.05
 
 _NUMBER = NUMBER_PATTERN  # ASCII digits only, as in the study records
-_COMPARE = re.compile(rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
+# A summary parameter, or theta[<row label>] whose label may hold any text (spaces, brackets).
+_PARAM = r"theta\[.+?\]|[A-Za-z_][\w\[\],.\- ]*?"
+_COMPARE = re.compile(rf"^\s*({_PARAM})\s*(<=|>=|<|>)\s*({_NUMBER})\s*$")
 _INTERVAL = re.compile(
-    rf"^\s*([A-Za-z_][\w\[\],.\- ]*?)\s+(in|outside)\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*$"
+    rf"^\s*({_PARAM})\s+(in|outside)\s*\[\s*({_NUMBER})\s*,\s*({_NUMBER})\s*\]\s*$"
 )
 _REQUIRED = ("claim_id", "claim")
+# The columns of the verdict table (claims.csv of a results directory), in order.
+VERDICT_COLUMNS = (
+    "claim_id",
+    "claim",
+    "claimant",
+    "source",
+    "analysis",
+    "parameter",
+    "statement",
+    "probability",
+    "verdict",
+    "study_yi",
+    "study_ci_low",
+    "study_ci_high",
+    "explanation",
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +144,7 @@ def parse_statement(text: str) -> Statement:
         raise StatementError(foreign[0], fix="write the numbers with the ASCII digits 0-9")
     raise StatementError(
         "allowed: 'PARAM < VALUE' (also <=, >, >=) or 'PARAM in [LOW, HIGH]' "
-        "or 'PARAM outside [LOW, HIGH]'"
+        "or 'PARAM outside [LOW, HIGH]'; PARAM a summary parameter or theta[<study>]"
     )
 
 
@@ -133,12 +159,29 @@ def verdict_for(probability: float) -> str:
     return "uncertain"
 
 
-def load_claims(path) -> pd.DataFrame:
+def load_claims(path: Path | str) -> pd.DataFrame:
     """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge).
 
     The file is read by :func:`metak.input_files.read_input_file` (a regular file of at most
-    ``CLAIMS_LIMIT`` bytes). Raises :class:`InputError` for a file that cannot be read that way
-    and naming every row whose statement does not parse.
+    ``CLAIMS_LIMIT`` bytes).
+
+    Parameters
+    ----------
+    path : Path or str
+        The claims file (``claims.csv`` of a study-records directory).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim, every cell text (None where empty), with the optional columns
+        ``analysis``, ``statement``, ``claimant`` and ``source`` added when absent and ``line``,
+        the row's line number in the file.
+
+    Raises
+    ------
+    metak.errors.InputError
+        For a file that cannot be read that way, a missing required column, or naming every row
+        whose statement does not parse.
     """
     table = _read_text_table(path)
     problems = [
@@ -172,7 +215,7 @@ def load_claims(path) -> pd.DataFrame:
     return table
 
 
-def _read_text_table(path) -> pd.DataFrame:
+def _read_text_table(path: Path | str) -> pd.DataFrame:
     data = input_files.read_input_file(
         path, input_files.CLAIMS_LIMIT, what="claims file", missing_fix="check the path"
     )
@@ -186,33 +229,52 @@ def _read_text_table(path) -> pd.DataFrame:
     return table
 
 
-def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame:
+def judge_claims(
+    claims: pd.DataFrame,
+    draws_for: Callable[[str, str], np.ndarray | None],
+    unusable: Callable[[str], str | None] | None = None,
+    observed_for: Callable[[str, str], tuple[float, float, float] | None] | None = None,
+) -> pd.DataFrame:
     """Judge every claim.
 
-    ``draws_for(analysis, parameter)`` returns a 1-D array of posterior draws or ``None`` when the
-    analysis or parameter does not exist. ``unusable(analysis)`` (optional) returns a reason why an
-    existing analysis must not give verdicts (it failed the diagnostics gate, or is excluded from
-    claims), or ``None``; such claims are *not assessable* and the probability is still shown.
-    A claims file's ``assessment`` column (how the claim was mapped onto a model quantity, or why
-    it cannot be) is appended to the explanation.
+    Parameters
+    ----------
+    claims : pandas.DataFrame
+        The claims table of :func:`load_claims`.
+    draws_for : callable
+        ``draws_for(analysis, parameter)`` returns a 1-D array of posterior draws, or ``None``
+        when the analysis or parameter (``theta[<study>]`` included) does not exist.
+    unusable : callable, optional
+        ``unusable(analysis)`` returns a reason why an existing analysis must not give verdicts
+        (it failed the diagnostics gate, or is excluded from claims), or ``None``; such claims are
+        *not assessable* and the probability is still shown.
+    observed_for : callable, optional
+        ``observed_for(analysis, parameter)`` returns ``(yi, ci_low, ci_high)``, the raw estimate
+        and 95% CI of the study a ``theta[<study>]`` parameter names, or ``None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`VERDICT_COLUMNS`. A claims file's ``assessment`` column (how the claim was
+        mapped onto a model quantity, or why it cannot be) is appended to the explanation.
     """
     rows = []
     for _, claim in claims.iterrows():
         analysis = claim.get("analysis")
         text = claim.get("statement")
         probability = np.nan
+        observed = (np.nan, np.nan, np.nan)
         reason = None
         if not (isinstance(text, str) and text and isinstance(analysis, str) and analysis):
             explanation = "no analysis/statement given for this claim, so no model quantity to test"
-            statement = ""
+            statement = parameter = ""
         else:
             parsed = parse_statement(text)
-            statement = str(parsed)
-            draws = draws_for(analysis, parsed.parameter)
+            statement, parameter = str(parsed), parsed.parameter
+            draws = draws_for(analysis, parameter)
             if draws is None:
                 explanation = (
-                    f"analysis {analysis!r} with parameter {parsed.parameter!r} "
-                    "is not in these results"
+                    f"analysis {analysis!r} with parameter {parameter!r} is not in these results"
                 )
             else:
                 draws = np.asarray(draws, dtype=float)
@@ -220,6 +282,14 @@ def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame
                 explanation = (
                     f"posterior P({statement}) = {probability:.3f} from {draws.size} draws"
                 )
+                found = observed_for(analysis, parameter) if observed_for is not None else None
+                if found is not None:
+                    observed = tuple(float(x) for x in found)
+                    explanation += (
+                        f"; the study's own estimate is {observed[0]:.4g} "
+                        f"(95% CI {observed[1]:.4g} to {observed[2]:.4g}), "
+                        "the posterior shrinks it toward the pooled effect"
+                    )
                 reason = unusable(analysis) if unusable is not None else None
                 if reason:
                     explanation += f"; not assessable because {reason}"
@@ -233,11 +303,14 @@ def judge_claims(claims: pd.DataFrame, draws_for, unusable=None) -> pd.DataFrame
                 "claimant": claim.get("claimant"),
                 "source": claim.get("source"),
                 "analysis": analysis if isinstance(analysis, str) else "",
-                "parameter": statement.split(" ")[0] if statement else "",
+                "parameter": parameter,
                 "statement": statement,
                 "probability": probability,
                 "verdict": "not assessable" if reason else verdict_for(probability),
+                "study_yi": observed[0],
+                "study_ci_low": observed[1],
+                "study_ci_high": observed[2],
                 "explanation": explanation,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))

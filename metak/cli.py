@@ -237,7 +237,12 @@ def _cmd_fit(args) -> int:
     say(f"metak fit: {len(specs)} analyses on {records.directory}")
     loaded = time.perf_counter()
     result = run_analyses(
-        records, specs, settings, only=args.analysis, method=args.method, progress=say
+        records,
+        specs,
+        settings,
+        only=args.analysis,
+        method=args.method,
+        progress=None if args.quiet else say,
     )
     fitted = time.perf_counter()
     manifest = build_manifest(
@@ -251,7 +256,8 @@ def _cmd_fit(args) -> int:
         timings={"load_and_effects": loaded - started, "fit": fitted - loaded},
     )
     write_results_directory(result, args.out, manifest, inputs=inputs)
-    say(f"wrote {args.out} ({time.perf_counter() - started:.1f} s)")
+    seconds = time.perf_counter() - started
+    say(f"wrote {args.out} in {seconds:.1f} s; the report is {Path(args.out) / 'report.html'}")
     failed = [name for name, analysis in result.analyses.items() if not analysis.converged]
     if failed:
         print(

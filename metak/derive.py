@@ -61,14 +61,21 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metak.effects import basic, change, conversions, medians
+from metak.effects import basic, change, conversions, medians, within_arm
 from metak.errors import ConfigError, InputError, Problem
-from metak.schema import ANALYSIS_MEASURES, LOG_OF_RATIO
+from metak.schema import ANALYSIS_MEASURES, ARM_LEVELS, LOG_OF_RATIO, WITHIN_ARM_MEASURES
 
 if TYPE_CHECKING:
     from metak.records import StudyRecords
 
-__all__ = ["EFFECT_COLUMNS", "MEASURES", "UNUSABLE_COLUMNS", "EffectsResult", "compute_effects"]
+__all__ = [
+    "EFFECT_COLUMNS",
+    "MEASURES",
+    "UNUSABLE_COLUMNS",
+    "EffectsResult",
+    "compute_arm_effects",
+    "compute_effects",
+]
 
 MEASURES = ("MD", "SMD", "ROM")
 EFFECT_COLUMNS = (
@@ -667,37 +674,42 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
         if effect is None:
             reasons.append(prefix + "; ".join(why))
             continue
-        used = effect.rows
-        secondary = study_secondary or any(_text(row, "secondary") == "yes" for row in used)
-        sources = [s for s in dict.fromkeys(_text(row, "source") for row in used) if s]
-        se = math.sqrt(effect.vi)
         effects.append(
-            {
-                "study_id": study_id,
-                "outcome": outcome,
-                "comparison": name,
-                "arm_label": label,
-                "measure": measure,
-                "direction": info.direction,
-                "yi": effect.yi,
-                "vi": effect.vi,
-                "se": se,
-                "ci_low": effect.yi - _Z95 * se,
-                "ci_high": effect.yi + _Z95 * se,
-                "n_treatment": effect.n_treatment,
-                "n_control": effect.n_control,
-                "derivation": effect.derivation,
-                "converted": effect.converted,
-                "vi_conversion": effect.vi_conversion,
-                "prepost_r": effect.prepost_r,
-                "dvi_dr": effect.dvi_dr,
-                "adjusted": effect.adjusted,
-                "secondary": secondary,
-                "source": "; ".join(sources) if sources else None,
-                "rows": _rows_text(effect.lines),
-            }
+            _effect_row(study_id, outcome, name, label, measure, info, effect, study_secondary)
         )
     return effects, reasons
+
+
+def _effect_row(study_id, outcome, name, label, measure, info, effect, study_secondary) -> dict:
+    """One row of the effects table (columns ``EFFECT_COLUMNS``)."""
+    used = effect.rows
+    secondary = study_secondary or any(_text(row, "secondary") == "yes" for row in used)
+    sources = [s for s in dict.fromkeys(_text(row, "source") for row in used) if s]
+    se = math.sqrt(effect.vi)
+    return {
+        "study_id": study_id,
+        "outcome": outcome,
+        "comparison": name,
+        "arm_label": label,
+        "measure": measure,
+        "direction": info.direction,
+        "yi": effect.yi,
+        "vi": effect.vi,
+        "se": se,
+        "ci_low": effect.yi - _Z95 * se,
+        "ci_high": effect.yi + _Z95 * se,
+        "n_treatment": effect.n_treatment,
+        "n_control": effect.n_control,
+        "derivation": effect.derivation,
+        "converted": effect.converted,
+        "vi_conversion": effect.vi_conversion,
+        "prepost_r": effect.prepost_r,
+        "dvi_dr": effect.dvi_dr,
+        "adjusted": effect.adjusted,
+        "secondary": secondary,
+        "source": "; ".join(sources) if sources else None,
+        "rows": _rows_text(effect.lines),
+    }
 
 
 def _replace_derivation(effect: _Effect, derivation: str) -> _Effect:
@@ -794,8 +806,159 @@ def compute_effects(records: StudyRecords, measure_override: str | None = None) 
         )
     if problems:
         raise InputError(problems)
+    return _result(effect_rows, unusable_rows)
+
+
+def _result(effect_rows: list, unusable_rows: list) -> EffectsResult:
     effects = pd.DataFrame(effect_rows, columns=list(EFFECT_COLUMNS))
     for column in ("converted", "adjusted", "secondary"):
         effects[column] = effects[column].astype(bool)
     unusable = pd.DataFrame(unusable_rows, columns=list(UNUSABLE_COLUMNS))
     return EffectsResult(effects=effects.reset_index(drop=True), unusable=unusable)
+
+
+# --------------------------------------------------------------------------- within one arm
+
+
+def _within_arm_effect(rows, arm: str, measure: str, r: float) -> tuple[_Effect | None, str | None]:
+    """MC or MN of one arm from its rows, or the reason it cannot be computed."""
+    n_of = {"n_treatment": math.nan, "n_control": math.nan}
+    column = "n_treatment" if arm == "treatment" else "n_control"
+    if measure == "MN":
+        follow = _pick(rows, "followup", arm)
+        if follow is None:
+            return None, f"MN needs a follow-up mean (with its spread) of the {arm} arm"
+        yi, vi = within_arm.raw_mean(follow.mean, follow.sd, follow.n)
+        summary, words, derived = follow, "arm: follow-up mean (MN)", None
+    else:
+        summary = _change(rows, arm, r)
+        if summary is None:
+            return None, (
+                f"MC needs a change row, or baseline and follow-up rows, of the {arm} arm "
+                f"(timepoints given: {', '.join(sorted(set(rows['timepoint'])))})"
+            )
+        if summary.derived_r:
+            # The SD of the change was derived with r by _change; recompute the effect from the
+            # two occasions so that MC is metafor's formula, not a second copy of it.
+            base, follow = _pick(rows, "baseline", arm), _pick(rows, "followup", arm)
+            yi, vi = within_arm.mean_change(
+                follow.mean, follow.sd, base.mean, base.sd, summary.n, r
+            )
+            words = f"arm: change = follow-up − baseline, r = {_fmt(r)} assumed (MC)"
+            derived = float(summary.dvar_dr)
+        else:
+            yi, vi = within_arm.mean_change_reported(summary.mean, summary.sd, summary.n)
+            words, derived = "arm: change from baseline as reported (MC)", None
+    n_of[column] = summary.n
+    effect = _Effect(
+        yi=float(yi),
+        vi=float(vi),
+        derivation="; ".join([words, *summary.notes]),
+        lines={"arms.csv": tuple(sorted(summary.lines))},
+        rows=summary.rows,
+        n_treatment=n_of["n_treatment"],
+        n_control=n_of["n_control"],
+        converted=summary.converted,
+        vi_conversion=float(summary.var_extra),
+        prepost_r=r if derived is not None else math.nan,
+        dvi_dr=derived if derived is not None else math.nan,
+    )
+    return effect, None
+
+
+def _arm_pair_effects(study_id, outcome, rows, arm, measure, info: _Outcome, studies):
+    """Within-arm effects (list of dicts) and reasons (list of str) for one study × outcome."""
+    if rows.empty:
+        return [], [f"only a between-group contrast, no arm rows: no within-arm {measure}"]
+    chosen = rows[rows["arm"] == arm]
+    if chosen.empty:
+        return [], [f"no {arm} arm rows"]
+    study = studies.get(study_id)
+    study_secondary = study is not None and _text(study, "secondary") == "yes"
+    labels = _labels(chosen)
+    groups = [(labels[0] if labels else None, chosen)] if len(labels) <= 1 else None
+    if groups is None:  # several arms of this kind: one row each, told apart by arm_label
+        groups = [(label, _with_label(chosen, label)) for label in labels]
+    effects, reasons = [], []
+    for label, arm_rows in groups:
+        name = f"{arm} arm" + (f" ({label})" if label is not None else "")
+        effect, reason = _within_arm_effect(arm_rows, arm, measure, info.prepost_r)
+        if effect is None:
+            reasons.append(f"{name}: {reason}" if len(groups) > 1 else reason)
+            continue
+        _check_effect(effect)
+        effects.append(
+            _effect_row(study_id, outcome, name, label, measure, info, effect, study_secondary)
+        )
+    return effects, reasons
+
+
+def compute_arm_effects(records: StudyRecords, arm: str, measure: str = "MC") -> EffectsResult:
+    """Within-arm effect sizes: the mean change (MC) or mean (MN) of every treatment or control arm.
+
+    One row per study × outcome × arm of that kind (several treatment arms of one study give one
+    row each, ``comparison`` naming the arm, e.g. ``"treatment arm (MK-7 360)"``). An arm
+    summary is taken as in :func:`compute_effects` (SD from SE, mean and SD from medians with the
+    conversion variance in ``vi_conversion``); for MC, a reported change is used as it is, else
+    the change is derived from baseline and follow-up with the outcome's ``prepost_r``
+    (``prepost_r`` and ``dvi_dr`` are then set, as for a derived mean difference, so models can
+    treat the correlation as a parameter). ``n_treatment`` (or ``n_control``) holds the arm's n,
+    the other is NaN. Formulas: :mod:`metak.effects.within_arm` (metafor's ``MC`` and ``MN``).
+
+    Parameters
+    ----------
+    records : metak.records.StudyRecords
+        Validated records.
+    arm : {"treatment", "control"}
+        Which arms.
+    measure : {"MC", "MN"}
+        Raw mean change or raw mean (at follow-up).
+
+    Returns
+    -------
+    EffectsResult
+        ``effects`` (columns ``EFFECT_COLUMNS``; ``measure`` is ``MC`` or ``MN``) and
+        ``unusable`` (study × outcome pairs without such an arm, with the reason).
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        If ``arm`` or ``measure`` is not one of those listed.
+    metak.errors.InputError
+        As :func:`compute_effects`, for numbers that break the arithmetic.
+    """
+    if arm not in ARM_LEVELS:
+        raise ConfigError(f"arm {arm!r} is not allowed; fix: use one of {', '.join(ARM_LEVELS)}")
+    if measure not in WITHIN_ARM_MEASURES:
+        raise ConfigError(
+            f"measure {measure!r} is not a within-arm measure; fix: use one of "
+            + ", ".join(WITHIN_ARM_MEASURES)
+        )
+    info = _outcome_info(records)
+    arms, contrasts = records.arms, records.contrasts
+    studies = {str(row["study_id"]): pd.Series(row) for row in records.studies.to_dict("records")}
+    arm_rows = _pair_positions(arms)
+    pairs = list(dict.fromkeys([*arm_rows, *_pair_positions(contrasts)]))
+    effect_rows, unusable_rows, problems = [], [], []
+    for study_id, outcome in pairs:
+        outcome_info = info.get(outcome, _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
+        pair_arms = arms.iloc[arm_rows.get((study_id, outcome), [])]
+        try:
+            with np.errstate(**_FLOAT_ERRORS):
+                found, reasons = _arm_pair_effects(
+                    study_id, outcome, pair_arms, arm, measure, outcome_info, studies
+                )
+        except _NumericFault as fault:
+            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
+            continue
+        except ArithmeticError as err:
+            fault = _NumericFault(_arithmetic_words(err), (pair_arms,))
+            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
+            continue
+        effect_rows.extend(found)
+        unusable_rows.extend(
+            {"study_id": study_id, "outcome": outcome, "reason": reason} for reason in reasons
+        )
+    if problems:
+        raise InputError(problems)
+    return _result(effect_rows, unusable_rows)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Column",
@@ -25,6 +27,8 @@ __all__ = [
     "ARM_VALUES",
     "TIMEPOINTS",
     "ARM_MEASURES",
+    "WITHIN_ARM_MEASURES",
+    "ARM_LEVELS",
     "ANALYSIS_MEASURES",
     "LOG_OF_RATIO",
     "CONTRAST_MEASURES",
@@ -67,6 +71,11 @@ DIRECTIONS = ("lower_is_better", "higher_is_better")
 ARM_VALUES = ("treatment", "control", "all")
 TIMEPOINTS = ("baseline", "followup", "change")
 ARM_MEASURES = ("MD", "SMD", "ROM")
+# Measures of one arm on its own (metafor's MC: raw mean change, MN: raw mean), pooled by
+# analyses that name an arm (``arm = "treatment"``); never a between-group effect.
+WITHIN_ARM_MEASURES = ("MC", "MN")
+# The arms such an analysis can pool.
+ARM_LEVELS = ("treatment", "control")
 # Ratios on the natural scale; metak converts them to the log scale (RM -> ROM, RR -> logRR, ...).
 RATIO_MEASURES = ("RM", "RR", "OR", "HR")
 CONTRAST_MEASURES = ("MD", "SMD", "ROM", "logRR", "logOR", "logHR", "GEN", *RATIO_MEASURES)
@@ -181,23 +190,23 @@ class FileSpec:
         return _COLUMN_INDEX[self.name][name]
 
 
-def _text(name, **kw):
+def _text(name: str, **kw: Any) -> Column:
     return Column(name, TEXT, **kw)
 
 
-def _enum(name, allowed, **kw):
+def _enum(name: str, allowed: Iterable[str], **kw: Any) -> Column:
     return Column(name, ENUM, allowed=tuple(allowed), **kw)
 
 
-def _number(name, **kw):
+def _number(name: str, **kw: Any) -> Column:
     return Column(name, NUMBER, **kw)
 
 
-def _integer(name, **kw):
+def _integer(name: str, **kw: Any) -> Column:
     return Column(name, INTEGER, **kw)
 
 
-def _required_text(name):
+def _required_text(name: str) -> Column:
     return Column(name, TEXT, header_required=True, cell_required=True)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 
 from metak.errors import ConfigError
 from metak.priors import Prior, parse_prior
-from metak.schema import ARM_MEASURES
+from metak.schema import ARM_LEVELS, ARM_MEASURES, WITHIN_ARM_MEASURES
 
 __all__ = [
     "MODEL_KINDS",
@@ -32,6 +32,9 @@ __all__ = [
     "AnalysisSpec",
     "Settings",
     "safe_name",
+    "SELECTION_SIDES",
+    "CumulativeDirichlet",
+    "SelectionSpec",
 ]
 
 MODEL_KINDS = ("random_effects", "robust", "meta_regression", "joint")
@@ -329,6 +332,9 @@ class AnalysisSpec:
     link_biomarker: str | None = None
     prepost_r_uncertain: bool = True
     claims: bool = True
+    # Pool one arm on its own ("treatment" or "control") on a within-arm measure (MC, MN)
+    # instead of the between-group effect; None = between-group (the default).
+    arm: str | None = None
     robustness: RobustnessSpec = field(default_factory=RobustnessSpec)
 
     def __post_init__(self) -> None:
@@ -378,11 +384,18 @@ class AnalysisSpec:
             raise _fail(
                 where, f"model {self.model!r} takes no moderators", 'use model = "meta_regression"'
             )
-        if self.measure is not None and self.measure not in ARM_MEASURES:
+        self._check_arm(where)
+        if self.arm is None and self.measure in WITHIN_ARM_MEASURES:
+            raise _fail(
+                where,
+                f"measure {self.measure!r} describes one arm, but no arm is named",
+                f'add arm = "treatment" or "control", or use one of {", ".join(ARM_MEASURES)}',
+            )
+        if self.arm is None and self.measure is not None and self.measure not in ARM_MEASURES:
             raise _fail(
                 where,
                 f"measure {self.measure!r} is not allowed",
-                f"use one of {', '.join(ARM_MEASURES)}",
+                f"use one of {', '.join(ARM_MEASURES)} (or MC, MN with arm = ...)",
             )
         if self.designs is not None:
             set_(self, "designs", _texts(self.designs, where, "designs"))
@@ -399,9 +412,39 @@ class AnalysisSpec:
             _flag(getattr(self, key), where, key)
         set_(self, "robustness", _robustness(self.robustness, where))
 
+    def _check_arm(self, where: str) -> None:
+        """The within-arm keys: ``arm`` and a within-arm ``measure`` (MC by default) go together."""
+        if self.arm is None:
+            return
+        if self.arm not in ARM_LEVELS:
+            raise _fail(
+                where,
+                f"arm {self.arm!r} is not allowed",
+                f"use {' or '.join(repr(a) for a in ARM_LEVELS)}, or leave arm out to pool "
+                "between-group effects",
+            )
+        if self.measure is None:
+            object.__setattr__(self, "measure", WITHIN_ARM_MEASURES[0])
+        if self.measure not in WITHIN_ARM_MEASURES:
+            raise _fail(
+                where,
+                f"measure {self.measure!r} compares arms; an analysis of one arm takes "
+                f"{' or '.join(WITHIN_ARM_MEASURES)}",
+                'use measure = "MC" (mean change) or "MN" (mean), or leave arm out',
+            )
+        if self.model == "joint" or self.deficiency is not None:
+            what = "a joint model" if self.model == "joint" else "deficiency"
+            raise _fail(
+                where,
+                f"arm = {self.arm!r} cannot be combined with {what}",
+                "pool one arm with random_effects, robust or meta_regression on moderators",
+            )
+
     def describe(self) -> str:
         """One line saying what the analysis is, for progress output and the report."""
         target = self.outcome if self.outcome else ", ".join(self.outcomes)
+        if self.arm is not None:
+            target += f" ({self.arm} arm, {self.measure})"
         mods = f" on {', '.join(self.moderators)}" if self.moderators else ""
         if self.deficiency is not None:
             mods = f" on log baseline dp-ucMGP (ref {self.deficiency.reference:g} pmol/L)"
@@ -450,3 +493,109 @@ class Settings:
     def keys(cls) -> tuple[str, ...]:
         """The setting names (the keys of ``[settings]``)."""
         return tuple(item.name for item in fields(cls))
+
+
+# Sides a step-function selection model may select on (metafor's ``alternative``); "auto" takes
+# the side of benefit from the outcome's direction.
+SELECTION_SIDES = ("auto", "greater", "less")
+# More cut-points than this leave intervals with a handful of studies each in any meta-analysis
+# of realistic size; the weights are then prior, not data.
+SELECTION_MAX_CUTPOINTS = 10
+
+
+@dataclass(frozen=True)
+class CumulativeDirichlet:
+    """Prior on monotone selection weights: RoBMA's "cumulative Dirichlet".
+
+    The default weight prior of R RoBMA 4 (``prior_weightfunction(weights = wf_cumulative())``).
+
+    With ``J`` p-value intervals, ``eta ~ Dirichlet(alpha, ..., alpha)`` (``J`` entries) and the
+    weight of interval ``j`` is ``omega_j = eta_j + ... + eta_J``, so ``omega_1 = 1 >= omega_2 >=
+    ... >= omega_J > 0``: a less significant result is never *more* likely to be published than a
+    more significant one. ``alpha = 1`` is uniform over those monotone weights.
+
+    Raises
+    ------
+    ConfigError
+        When ``alpha`` is not a positive number.
+    """
+
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "alpha", _positive_finite(self.alpha, "selection weights", "alpha")
+        )
+
+    def __str__(self) -> str:
+        return f"cumulative_dirichlet({self.alpha:g})"
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """A step-function selection model (Vevea & Hedges 1995; metafor's ``type = "stepfun"``).
+
+    ``cutpoints`` are one-sided p-values ``0 < c_1 < ... < c_m < 1``: they cut [0, 1] into
+    ``m + 1`` intervals, each with its own relative probability of publication (the first, most
+    significant, fixed at 1). ``side`` is the direction the one-sided p-values test: ``"greater"``
+    (p small for large positive effects, metafor's default), ``"less"``, or ``"auto"``: the side
+    of benefit from the outcome's direction (``lower_is_better`` -> ``"less"``; otherwise
+    ``"greater"``). ``weight_prior`` is a :class:`CumulativeDirichlet` (default, monotone weights)
+    or a :class:`~metak.priors.Prior` with non-negative support given to each weight
+    independently (e.g. ``uniform(0, 1)``; ``uniform(0, 100)`` is flat enough for the posterior
+    mode to be the maximum-likelihood estimate).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the bad key and what is allowed.
+    """
+
+    cutpoints: tuple[float, ...] = (0.025, 0.05)
+    side: str = "auto"
+    weight_prior: CumulativeDirichlet | Prior = field(default_factory=CumulativeDirichlet)
+
+    def __post_init__(self) -> None:
+        where = "selection model"
+        cuts = self.cutpoints
+        if not isinstance(cuts, (list, tuple)) or not 1 <= len(cuts) <= SELECTION_MAX_CUTPOINTS:
+            raise _fail(
+                where,
+                f"cutpoints must be a list of 1 to {SELECTION_MAX_CUTPOINTS} p-values, "
+                f"got {cuts!r}",
+            )
+        if not all(_is_number(c) and 0 < c < 1 for c in cuts) or list(cuts) != sorted(set(cuts)):
+            raise _fail(
+                where,
+                f"cutpoints must be increasing p-values strictly between 0 and 1, got {cuts!r}",
+                "e.g. cutpoints = [0.025, 0.05]",
+            )
+        object.__setattr__(self, "cutpoints", tuple(float(c) for c in cuts))
+        if self.side not in SELECTION_SIDES:
+            raise _fail(
+                where,
+                f"side {self.side!r} is not known",
+                f"use one of {', '.join(SELECTION_SIDES)}",
+            )
+        prior = self.weight_prior
+        if isinstance(prior, str):
+            try:
+                prior = parse_prior(prior)
+            except ConfigError as err:
+                raise _fail(f"{where}.weight_prior", str(err)) from None
+            object.__setattr__(self, "weight_prior", prior)
+        if not isinstance(prior, (CumulativeDirichlet, Prior)):
+            raise _fail(
+                where, f"weight_prior must be CumulativeDirichlet or a Prior, got {prior!r}"
+            )
+        if isinstance(prior, Prior) and prior.support == "real":
+            raise _fail(
+                where,
+                f"weight prior {prior} allows negative weights",
+                "use a prior on [0, inf), e.g. uniform(0, 1) or beta(1, 1)",
+            )
+
+    @property
+    def n_intervals(self) -> int:
+        """Number of p-value intervals (cut-points + 1)."""
+        return len(self.cutpoints) + 1

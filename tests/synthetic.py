@@ -105,3 +105,38 @@ def joint_records(
     studies = [{"study_id": f"j{i:02d}"} for i in range(k)]
     write_records(directory, studies, contrasts, [])
     return directory, {"corr": corr, "gamma": corr * tau[1] / tau[0], "mu": mu, "tau": tau}
+
+
+def selected_records(
+    directory: Path,
+    seed=3,
+    k=60,
+    mu=0.0,
+    tau=0.1,
+    weights=(1.0, 0.5, 0.2),
+    cutpoints=(0.025, 0.05),
+    se_range=(0.1, 0.4),
+):
+    """Published studies under step-function selection on the one-sided ("greater") p-value.
+
+    Candidate studies are drawn from the random-effects model (``theta ~ N(mu, tau)``, standard
+    errors uniform on ``se_range``) and each is published with the probability ``weights[j]`` of
+    its p-value interval ``(c_{j-1}, c_j]``, until ``k`` are published. The p-value is computed
+    here with scipy, independently of metak's selection model. Returns the directory and the
+    planted values.
+    """
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(seed)
+    edges = np.append(np.asarray(cutpoints, dtype=float), 1.0)
+    rows, drawn = [], 0
+    while len(rows) < k:
+        se = rng.uniform(*se_range)
+        y = mu + tau * rng.standard_normal() + se * rng.standard_normal()
+        drawn += 1
+        p = norm.sf(y / se)
+        interval = int(np.flatnonzero(p <= edges)[0])
+        if rng.uniform() < weights[interval]:
+            rows.append((f"s{len(rows):02d}", "y", y, se))
+    write_records(directory, [{"study_id": sid} for sid, *_ in rows], rows, [])
+    return directory, {"mu": mu, "tau": tau, "weights": tuple(weights), "drawn": drawn}

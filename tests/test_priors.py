@@ -65,6 +65,10 @@ def test_round_trip_property(family, values):
     params = sorted(values[:n]) if family == "uniform" else values[:n]
     if family == "uniform" and params[0] == params[1]:
         params[1] = params[0] * 2
+    if family == "lognormal":
+        # exp(mu) is the median: above ~709 it overflows and the prior is refused (tested in
+        # tests/faults/test_option_faults.py), so the round trip is about the priors that exist.
+        params[0] = min(params[0], 700.0)
     prior = Prior(family, tuple(params))
     assert parse_prior(str(prior)) == prior
 
@@ -81,7 +85,7 @@ def test_round_trip_property(family, values):
         ("normal(0, ten)", "'ten' is not a number"),
         ("normal(0,)", "empty parameter"),
         ("normal 0 1", "expected family"),
-        ("halfnormal(inf)", "finite"),
+        ("halfnormal(inf)", "is not a number (ASCII digits 0-9)"),
         ("normal(mu=0, scale=1)", "no parameter 'scale'"),
         ("normal(sigma=1, 0)", "positional parameters must come before"),
         ("normal(0, mu=1)", "missing parameter 'sigma'"),

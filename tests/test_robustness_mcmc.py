@@ -85,3 +85,30 @@ def test_integrating_the_correlation_reproduces_the_mcmc_fit(tmp_path):
     assert exact["method"] == "exact_r"
     mcse = sampled["sd"] / math.sqrt(sampled["ess_bulk"])
     assert abs(sampled["mean"] - exact["mean"]) < 4 * mcse
+
+
+def test_the_selection_model_joins_the_bias_checks(tmp_path):
+    # The real step-function selection model (metak.fitting.mcmc.selection), switched on.
+    records = metak.load_studies(
+        write_contrast_records(REFERENCE, "bcg_logRR", tmp_path / "bcg", "logRR", "logRR", "ablat"),
+        provenance="off",
+    )
+    spec = AnalysisSpec(
+        name="re",
+        outcome="logRR",
+        priors={"mu": parse_prior("normal(0, 10)"), "tau": parse_prior("halfnormal(1.0)")},
+        robustness={"selection": True, "averaging": False},
+    )
+    settings = Settings(draws=1000, tune=1000, chains=2, seed=5, target_accept=0.95, jobs=1)
+    result = run_analyses(records, [spec], settings, effects=compute_effects(records))
+    assert list(result.analyses) == ["re", "re_pet", "re_peese", "re_selection"]
+    selection = result.analyses["re_selection"]
+    assert selection.method == "mcmc"
+    assert any(p.startswith("omega[") for p in selection.summary["parameter"])
+    row = result.robustness.robustness.iloc[0]
+    mu = selection.summary.set_index("parameter").loc["mu"]
+    assert row["selection_mean"] == pytest.approx(mu["mean"], rel=1e-9)
+    if selection.converged:  # then it is one of the three bias checks
+        assert row["label"] == "robust" and "3 bias-adjusted" in row["detail"]
+    else:
+        assert "selection model (failed the MCMC diagnostics gate)" in row["detail"]

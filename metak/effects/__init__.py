@@ -15,6 +15,8 @@ medians
     variance for the conversion error.
 change
     Change-from-baseline summaries with a pre–post correlation, and d(vi)/dr of the MD.
+within_arm
+    Within-arm measures returning ``(yi, vi)``: raw mean change (MC) and raw mean (MN).
 """
 
 from metak.effects.basic import hedges_correction, hedges_g, log_ratio_of_means, mean_difference
@@ -36,6 +38,7 @@ from metak.effects.medians import (
     from_median_range,
     mean_sd_from_median,
 )
+from metak.effects.within_arm import mean_change, mean_change_reported, raw_mean
 
 __all__ = [
     "MedianConversion",
@@ -51,8 +54,11 @@ __all__ = [
     "log_ratio_of_means",
     "log_ratio_with_ci",
     "md_change_dvi_dr",
+    "mean_change",
+    "mean_change_reported",
     "mean_difference",
     "mean_sd_from_median",
+    "raw_mean",
     "sd_from_ci_mean",
     "sd_from_se",
     "se_from_ci",

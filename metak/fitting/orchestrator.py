@@ -129,7 +129,11 @@ def _judge_claims(results: dict[str, AnalysisResult], claims_path: Path):
             return f"analysis {analysis!r} failed the MCMC diagnostics gate"
         return None
 
-    return judge_claims(load_claims(claims_path), draws_for, unusable)
+    def observed_for(analysis: str, parameter: str):
+        result = results.get(analysis)
+        return None if result is None else result.study_estimate(parameter)
+
+    return judge_claims(load_claims(claims_path), draws_for, unusable, observed_for)
 
 
 def run_analyses(

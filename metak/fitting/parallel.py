@@ -30,7 +30,13 @@ from pathlib import Path
 
 from metak.errors import MetakError
 
-__all__ = ["default_jobs", "run_mcmc_jobs", "refuse_in_bootstrap", "WorkerBootstrapError"]
+__all__ = [
+    "default_jobs",
+    "run_mcmc_jobs",
+    "refuse_in_bootstrap",
+    "WorkerBootstrapError",
+    "print_progress",
+]
 
 # Relative cost guesses for scheduling the longest analyses first (joint models compile the
 # largest graphs and sample the slowest; imputation adds a sub-model).
@@ -70,22 +76,28 @@ def _cost(job) -> float:
     return _COST.get(spec.model, 1.0) + (1.0 if data.needs_imputation else 0.0)
 
 
-def _timed_fit(spec, data, settings, seed, progress=None):
+def print_progress(message: str) -> None:
+    """Progress lines of a worker process: straight to the terminal the parent writes to."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def _timed_fit(spec, data, settings, seed, progress=None, in_worker=False):
     """One MCMC analysis, its wall time recorded in ``seconds`` (runs in a worker or here)."""
     # PyMC is imported in the worker, not in the parent (which may need no MCMC at all).
     from metak.fitting.mcmc.engine import fit_mcmc_analysis
 
     start = time.perf_counter()
-    result = fit_mcmc_analysis(spec, data, settings, seed, progress=progress)
+    result = fit_mcmc_analysis(spec, data, settings, seed, progress=progress, in_worker=in_worker)
     return replace(result, seconds=time.perf_counter() - start)
 
 
 def run_mcmc_jobs(jobs: list, settings, workers: int, on_done=None, progress=None) -> dict:
     """Fit ``jobs`` — ``(key, spec, data, seed)`` tuples — and return ``{key: AnalysisResult}``.
 
-    ``workers`` <= 1 fits them one after the other in this process (``progress`` then receives
-    the sampler's progress lines). ``on_done(key, result)`` is called as each finishes (in
-    completion order). An exception in a worker is re-raised here after the others are stopped.
+    ``workers`` <= 1 fits them one after the other in this process, ``progress`` receiving the
+    sampler's progress lines; workers print theirs to standard error when ``progress`` is given.
+    ``on_done(key, result)`` is called as each finishes (in completion order). An exception in a
+    worker is re-raised here after the others are stopped.
     """
     results = {}
     if workers <= 1 or len(jobs) <= 1:
@@ -100,18 +112,21 @@ def run_mcmc_jobs(jobs: list, settings, workers: int, on_done=None, progress=Non
         marker = Path(scratch) / "bootstrap-rerun"
         os.environ[_BOOTSTRAP_MARKER_ENV] = str(marker)  # inherited by the spawned workers
         try:
-            _run_pool(context, ordered, settings, workers, marker, results, on_done)
+            report = progress is not None
+            _run_pool(context, ordered, settings, workers, marker, results, on_done, report)
         finally:
             os.environ.pop(_BOOTSTRAP_MARKER_ENV, None)
     return results
 
 
-def _run_pool(context, ordered, settings, workers, marker, results, on_done) -> None:
+def _run_pool(context, ordered, settings, workers, marker, results, on_done, report) -> None:
     # Leaving the with-block terminates the workers, also on an error or an interrupt (SIGTERM,
     # Ctrl-C): no orphaned sampler keeps a core busy after the command has ended.
     with context.Pool(processes=workers, initializer=_die_with_parent) as pool:
         pending = {
-            key: pool.apply_async(_timed_fit, (spec, data, settings, seed))
+            key: pool.apply_async(
+                _timed_fit, (spec, data, settings, seed, print_progress if report else None, True)
+            )
             for key, spec, data, seed in ordered
         }
         while pending:

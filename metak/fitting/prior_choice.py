@@ -6,10 +6,16 @@ printed in ``analyses.json`` are the ones the fit used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from metak.fitting.design import coefficient_names, within_variance
 from metak.priors import Prior, UnitInformationSD, default_priors, unit_information_sd
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.spec import AnalysisSpec
 
 __all__ = [
     "priors_in_force",
@@ -30,7 +36,7 @@ JOINT_TAU_PRIOR = Prior("halfnormal", (0.5,))
 _JOINT_NOTE = "joint model: priors on mu and tau are in units of each outcome's unit information SD"
 
 
-def _joint(spec, data) -> tuple[dict, str]:
+def _joint(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], str]:
     given = spec.priors
     priors = {"mu": given.get("mu") or JOINT_MU_PRIOR, "tau": given.get("tau") or JOINT_TAU_PRIOR}
     if data.has_uncertain_r:
@@ -38,7 +44,7 @@ def _joint(spec, data) -> tuple[dict, str]:
     return priors, _JOINT_NOTE
 
 
-def outcome_unit_sd(data) -> UnitInformationSD:
+def outcome_unit_sd(data: AnalysisData) -> UnitInformationSD:
     """The unit information SD of a (univariate) analysis' outcome, which scales its defaults.
 
     Parameters
@@ -54,18 +60,20 @@ def outcome_unit_sd(data) -> UnitInformationSD:
     n_total = None
     if {"n_treatment", "n_control"} <= set(effects.columns):
         n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
+        if data.spec.arm is not None:  # one arm: its n is the one that is given
+            n_total = effects[["n_treatment", "n_control"]].sum(axis=1, min_count=1).to_numpy()
     measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
     return unit_information_sd(within_variance(data), n_total, measure)
 
 
-def priors_in_force(spec, data) -> tuple[dict[str, Prior], str]:
+def priors_in_force(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], str]:
     """The priors of ``spec`` on ``data``, and a note on how their scale was set.
 
     Parameters
     ----------
-    spec : metak.spec.AnalysisSpec
+    spec : AnalysisSpec
         The analysis (its ``priors`` are the user's).
-    data : metak.fitting.data.AnalysisData
+    data : AnalysisData
         Its data (the defaults scale with the outcome's unit information SD and the moderators'
         spread).
 

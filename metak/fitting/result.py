@@ -15,7 +15,7 @@ import xarray as xr
 
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
-from metak.fitting.parameters import parameter_draws
+from metak.fitting.parameters import parameter_draws, study_label
 from metak.robustness.tables import RobustnessTables
 from metak.spec import AnalysisSpec
 
@@ -26,8 +26,11 @@ METHODS_USED = ("exact", "mcmc")
 
 @dataclass(frozen=True)
 class ExactInfo:
-    """What the exact path knows beyond the summary: the posterior mode of tau and the log
-    marginal likelihood of the data (for Bayes factors), both from the quadrature."""
+    """What the exact path knows beyond the summary, both from the quadrature.
+
+    ``tau_mode`` is the posterior mode of tau; ``log_marginal_likelihood`` is log p(y), for Bayes
+    factors (NaN when a coefficient prior is flat).
+    """
 
     tau_mode: float
     log_marginal_likelihood: float
@@ -80,13 +83,34 @@ class AnalysisResult:
 
     @property
     def direction(self) -> str:
-        """The outcome's direction of benefit (``lower_is_better``, ``higher_is_better`` or
-        ``unspecified``)."""
+        """The outcome's direction of benefit.
+
+        ``lower_is_better``, ``higher_is_better`` or ``unspecified``.
+        """
         return self.data.direction
 
     def draws(self, parameter: str) -> np.ndarray | None:
-        """Flattened posterior draws of a summary parameter, or None if the analysis has none."""
+        """Flattened posterior draws of a summary parameter or of ``theta[<study>]``.
+
+        None if the analysis has no such parameter or study.
+        """
         return parameter_draws(self.datatree, self.data, parameter)
+
+    def study_estimate(self, parameter: str) -> tuple[float, float, float] | None:
+        """``(yi, ci_low, ci_high)`` of the study row that ``theta[<label>]`` names.
+
+        As in ``study_effects.csv``: the raw estimate, before shrinkage. None for other
+        parameters and for labels not in this analysis.
+        """
+        label = study_label(parameter)
+        table = self.study_table
+        if label is None or "label" not in table:
+            return None
+        rows = table[table["label"] == label]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        return float(row["yi"]), float(row["ci_low"]), float(row["ci_high"])
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,11 @@ class ModelParts:
     theta_new: bool = False  # theta_new is drawn after sampling (metak.fitting.mcmc.generated)
     # theta is drawn after sampling from the Deterministics theta_mean and theta_sd
     theta_conditional: bool = False
+    # posterior_predictive holds y = theta + within-study noise; False for models whose
+    # published effect sizes are not that (the selection model: only some of them are published)
+    replicates: bool = True
+    attrs: dict = field(default_factory=dict)  # extra DataTree attributes (metak_*)
+    extra_priors: dict = field(default_factory=dict)  # prior texts beyond the spec's, by key
 
 
 def prior_variable(name: str, prior, dims=None, shape=None):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metak.claims import VERDICT_COLUMNS
 from metak.fitting.deficiency import analysis_record as deficiency_record
 from metak.fitting.deficiency import moderator_counts
 from metak.fitting.result import AnalysisResult, FitResult
@@ -94,6 +95,7 @@ def _analysis_record(result: AnalysisResult) -> dict:
             "moderators": list(data.moderator_names),
             "priors": result.priors,
             "reference_levels": dict(zip(data.moderator_names, data.centers, strict=True)),
+            "arm": spec.arm,
         },
         "direction": data.direction,
         "outcome_description": "; ".join(m["description"] for m in meta if m.get("description")),
@@ -135,21 +137,7 @@ def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
         write_csv_atomic(fit_result.claims, out.file("claims.csv"))
     else:
         write_csv_atomic(
-            pd.DataFrame(
-                columns=[
-                    "claim_id",
-                    "claim",
-                    "claimant",
-                    "source",
-                    "analysis",
-                    "parameter",
-                    "statement",
-                    "probability",
-                    "verdict",
-                    "explanation",
-                    *CLAIM_COLUMNS,
-                ]
-            ),
+            pd.DataFrame(columns=[*VERDICT_COLUMNS, *CLAIM_COLUMNS]),
             out.file("claims.csv"),
         )
     if fit_result.robustness is not None:

@@ -1,12 +1,13 @@
 """Integration point of the step-function selection model (``robustness.selection = true``).
 
 The model itself (Vevea & Hedges 1995; metafor ``selmodel(type = "stepfun")``, one-sided p-value
-cut-points .025 and .05) is built and fitted by MCMC elsewhere
-(``metak.fitting.mcmc.selection.fit_selection_analysis``, developed in parallel). This module
-calls it for a random-effects analysis and hands back the analysis ``<name>_selection``, whose
-``mu`` is the selection-adjusted effect; :mod:`metak.robustness.assess` adds it to the results and
-uses it as one more bias check. When that function is not part of this build, the check reports
-so in ``robustness.csv`` and nothing is fitted.
+cut-points .025 and .05) is built and fitted by MCMC in
+:func:`metak.fitting.mcmc.selection.fit_selection_analysis`, with its default
+:class:`~metak.spec.SelectionSpec`. This module calls it for a random-effects analysis and hands
+back the analysis ``<name>_selection``, whose ``mu`` is the selection-adjusted effect;
+:mod:`metak.robustness.assess` adds it to the results and uses it as one more bias check. The
+import is made only when the check is switched on (it loads PyMC); should the module be missing
+from a build, the check says so in ``robustness.csv`` and nothing is fitted.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ CONFIG_CASES = [
     Case(
         "prior_density_overflows",
         code=2,
-        stderr=r"prior 'lognormal\(1000, 1\)': its density cannot be evaluated in double precision",
+        stderr=r"prior 'lognormal\(1000, 1\)': it cannot be evaluated in double precision",
         **_with_config(RE + '[analysis.priors]\ntau = "lognormal(1000, 1)"\n'),
     ),
     Case(

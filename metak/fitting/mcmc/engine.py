@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms, within
 from metak.fitting.exact_engine import few_studies_warning
 from metak.fitting.mcmc.diagnostics import ESS_MIN, GateResult, check_gate
 from metak.fitting.mcmc.generated import with_theta, with_theta_new
+from metak.fitting.mcmc.progress import ChainReporter
 from metak.fitting.mcmc.sampling import (
     compile_model,
     divergences,
@@ -41,7 +43,11 @@ from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summarize_
 from metak.models import ModelParts, build_model
 from metak.spec import AnalysisSpec, Settings
 
-__all__ = ["fit_mcmc_analysis", "RETRY_TARGET_ACCEPT", "MAX_DRAW_FACTOR"]
+__all__ = ["fit_mcmc_analysis", "ModelBuilder", "RETRY_TARGET_ACCEPT", "MAX_DRAW_FACTOR"]
+
+# ``builder(data, priors) -> (pm.Model, ModelParts)``: :func:`metak.models.build_model` by default;
+# the selection model (:mod:`metak.fitting.mcmc.selection`) passes its own.
+ModelBuilder = Callable[[AnalysisData, dict], tuple[Any, ModelParts]]
 
 RETRY_TARGET_ACCEPT = 0.995
 # The retry after low ESS multiplies the draws by at most this (and at least 2).
@@ -69,7 +75,13 @@ def _retry_settings(settings: Settings, gate: GateResult) -> tuple[float, int, i
 
 
 def _sample_until_gate_passes(
-    model, parts: ModelParts, settings: Settings, seed: int, show_progress: bool, clock: PhaseClock
+    model,
+    parts: ModelParts,
+    settings: Settings,
+    seed: int,
+    show_progress: bool,
+    clock: PhaseClock,
+    on_chains: Callable[[list], None] | None,
 ):
     """``(tree, gate, messages, attempts)``: sample, gate, and retry once if the gate fails."""
     messages = []
@@ -86,6 +98,7 @@ def _sample_until_gate_passes(
                 seed=seed + 1000 * attempt,
                 target_accept=target_accept,
                 progressbar=show_progress,
+                on_chains=on_chains,
             )
         if parts.theta_new or parts.theta_conditional:
             rng = np.random.default_rng([seed, attempt, 1])
@@ -169,6 +182,8 @@ def fit_mcmc_analysis(
     settings: Settings,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    in_worker: bool = False,
+    builder: ModelBuilder = build_model,
 ) -> AnalysisResult:
     """Sample the posterior of one analysis, gate it, and summarise it.
 
@@ -181,7 +196,12 @@ def fit_mcmc_analysis(
     seed : int
         Seed of everything random in this analysis.
     progress : callable, optional
-        Receives one-line progress messages (the sampler's own bar only on a terminal).
+        Receives one-line progress messages, including the chains' progress now and then.
+    in_worker : bool
+        Fitting in a worker process (never draw nutpie's terminal bar there).
+    builder : callable, optional
+        Builds the PyMC model from the data and the priors in force (:data:`ModelBuilder`);
+        :func:`metak.models.build_model` unless another model of the same data is wanted.
 
     Returns
     -------
@@ -189,12 +209,20 @@ def fit_mcmc_analysis(
     """
     say = progress or (lambda message: None)
     priors, uisd_note = priors_in_force(spec, data)
-    model, parts = build_model(data, priors)
-    say(f"    {spec.name}: sampling {settings.chains} chains x {settings.draws} draws (nutpie)")
-    show_progress = progress is not None and sys.stderr.isatty()
+    model, parts = builder(data, priors)
+    say(
+        f"    {spec.name}: compiling, then {settings.chains} chains x {settings.tune} warm-up + "
+        f"{settings.draws} draws (nutpie)"
+    )
+    # nutpie's own bar on an interactive terminal when fitting here; plain lines otherwise
+    # (logs, pipes, and worker processes, whose bars would overwrite each other).
+    show_progress = progress is not None and not in_worker and sys.stderr.isatty()
+    on_chains = (
+        ChainReporter(spec.name, say) if progress is not None and not show_progress else None
+    )
     clock = PhaseClock()
     tree, gate, messages, attempts = _sample_until_gate_passes(
-        model, parts, settings, seed, show_progress, clock
+        model, parts, settings, seed, show_progress, clock, on_chains
     )
     converged = gate.passed
     full_posterior = tree["posterior"].to_dataset()
@@ -217,9 +245,11 @@ def fit_mcmc_analysis(
         posterior=full_posterior[keep],
         prior=prior[[name for name in keep if name in prior]],
         log_likelihood=log_likelihood(tree, parts.loglik, parts.observed),
-        posterior_predictive=_posterior_predictive(data, full_posterior, seed + 11),
+        posterior_predictive=(
+            _posterior_predictive(data, full_posterior, seed + 11) if parts.replicates else None
+        ),
         sample_stats=tree["sample_stats"].to_dataset(),
-        attrs={"metak_sampler": "nutpie"},
+        attrs={"metak_sampler": "nutpie", **parts.attrs},
     )
     warnings = [uisd_note, *parts.notes, few_studies_warning(data.n_studies)]
     if not converged:
@@ -245,7 +275,7 @@ def fit_mcmc_analysis(
         summary=summary,
         study_table=_study_table(data, full_posterior, parts),
         datatree=datatree,
-        priors={key: str(value) for key, value in priors.items()},
+        priors={key: str(value) for key, value in priors.items()} | parts.extra_priors,
         converged=converged,
         messages=tuple(messages),
         warnings=tuple(w for w in warnings if w),

@@ -7,7 +7,7 @@ needs: a retry reuses the compiled model instead of compiling it again, as ``pm.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -33,8 +33,13 @@ def sample_posterior(
     seed: int,
     target_accept: float,
     progressbar: bool = False,
+    on_chains: Callable[[list], None] | None = None,
 ) -> xr.DataTree:
-    """Posterior draws as an ``xarray.DataTree`` with ``posterior`` and ``sample_stats``."""
+    """Posterior draws as an ``xarray.DataTree`` with ``posterior`` and ``sample_stats``.
+
+    ``progressbar`` shows nutpie's own bar; ``on_chains`` is called periodically with every
+    chain's progress (nutpie's ``progress_callback``).
+    """
     import nutpie
 
     return nutpie.sample(
@@ -46,6 +51,7 @@ def sample_posterior(
         seed=int(seed),
         save_warmup=False,
         progress_bar=progressbar,
+        progress_callback=on_chains,
         target_accept=target_accept,
     )
 

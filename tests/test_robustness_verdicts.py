@@ -102,3 +102,15 @@ def test_mixture_answer_of_one_normal_is_closed_form():
     assert answer.q975 == pytest.approx(0.4 + 1.959963984540054 * 0.2, rel=1e-9)
     assert answer.p_benefit == pytest.approx(0.9772498680518208, rel=1e-9)  # Phi(2)
     assert answer.verdict == "benefit"
+
+
+def test_analyses_of_one_arm_speak_of_the_sign():
+    from types import SimpleNamespace
+
+    from metak.robustness.effect import answer_direction
+
+    assert answer_direction(SimpleNamespace(arm="treatment"), "lower_is_better") == "unspecified"
+    assert answer_direction(SimpleNamespace(arm=None), "lower_is_better") == "lower_is_better"
+    assert verdict_of(
+        0.01, answer_direction(SimpleNamespace(arm="control"), "lower_is_better")
+    ) == ("positive")

@@ -16,7 +16,7 @@ import numpy as np
 from metak.fitting.result import AnalysisResult
 from metak.robustness.assessment import Assessment, ClaimChecks, robustness_row, shift_sd
 from metak.robustness.bayes_factors import unavailable_rows
-from metak.robustness.effect import answer_from_draws
+from metak.robustness.effect import answer_direction, answer_from_draws
 from metak.robustness.psis import psis, psis_left_out
 from metak.robustness.selection import SelectionFit, add_selection
 from metak.robustness.sensitivity import (
@@ -35,7 +35,7 @@ def targets(result: AnalysisResult) -> list[tuple[str, str, str]]:
     if spec.model == "joint":
         return [(f"mu[{o}]", o, data.directions.get(o, "unspecified")) for o in spec.outcomes]
     parameter = "intercept" if spec.model == "meta_regression" else "mu"
-    return [(parameter, "", data.direction)]
+    return [(parameter, "", answer_direction(spec, data.direction))]
 
 
 def assess_draws(

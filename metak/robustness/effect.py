@@ -3,7 +3,8 @@
 The verdict uses the thresholds of claim verdicts (:mod:`metak.claims`): ``benefit`` when
 P(the effect favours the intervention) >= 0.95, ``harm`` when <= 0.05, else ``uncertain``.
 Outcomes without a direction of benefit speak of the sign only: P(effect < 0) and the verdicts
-``negative`` / ``positive`` / ``uncertain``. A check *flips* the answer when its verdict differs.
+``negative`` / ``positive`` / ``uncertain``, as do analyses of one arm (a change within an arm is
+not a benefit over a control). A check *flips* the answer when its verdict differs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from metak.exact import NormalMixture
 
 __all__ = [
     "Answer",
+    "answer_direction",
     "benefit_op",
     "verdict_of",
     "answer_from_mixture",
     "answer_from_draws",
     "weighted_quantiles",
 ]
+
+
+def answer_direction(spec: object, direction: str) -> str:
+    """The direction verdicts speak of.
+
+    The outcome's, but ``unspecified`` (the sign only) for an analysis of one arm (``spec.arm``),
+    whose change is not a comparison with a control.
+    """
+    return "unspecified" if getattr(spec, "arm", None) is not None else direction
 
 
 def benefit_op(direction: str) -> str:

@@ -41,6 +41,7 @@ from metak.fitting.design import (
 from metak.fitting.prior_choice import outcome_unit_sd, priors_in_force
 from metak.fitting.result import AnalysisResult
 from metak.priors import Prior
+from metak.robustness.effect import answer_direction
 from metak.spec import BIAS_PRIOR_KEYS
 
 __all__ = [
@@ -272,7 +273,7 @@ def problem_for(result: AnalysisResult) -> tuple[Problem | None, str]:
         r_prior=r_prior,
         bias_priors=_bias_priors(spec, data),
         labels=tuple(data.row_label),
-        direction=data.direction,
+        direction=answer_direction(spec, data.direction),
     )
     return problem, ""
 

@@ -21,11 +21,17 @@ import xarray as xr
 
 from metak.exact import NormalMixture, typical_within_variance
 from metak.fitting.data import AnalysisData
+from metak.fitting.deficiency import (
+    DEFICIENCY_MODERATOR,
+    PROBABILITY_PARAMETER,
+    benefit_sign,
+    level_values,
+)
 from metak.fitting.design import coefficient_names, design_matrix, within_variance
 from metak.fitting.exact_engine import EXACT_CHAINS, few_studies_warning
 from metak.fitting.package import build_datatree, study_table
 from metak.fitting.result import AnalysisResult, ExactInfo
-from metak.fitting.summaries import SUMMARY_COLUMNS, summary_row
+from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summary_row
 from metak.robustness.problem import MIXTURE_THIN, Problem, VariantFit, combine_mixtures
 from metak.spec import AnalysisSpec
 
@@ -80,7 +86,10 @@ def _tau_mode(fit: VariantFit) -> float:
     return float(union[int(np.argmax(density))])
 
 
-def _summary(analysis: str, fit: VariantFit, s2: float, labels) -> pd.DataFrame:
+def _summary(
+    spec: AnalysisSpec, fit: VariantFit, s2: float, labels, direction: str
+) -> pd.DataFrame:
+    analysis = spec.name
     rows = []
     for name, label in zip(fit.names, labels, strict=True):
         s = fit.coef(name).summary(label)
@@ -90,6 +99,22 @@ def _summary(analysis: str, fit: VariantFit, s2: float, labels) -> pd.DataFrame:
     new = combine_mixtures([_predictive(p, reference) for p in fit.posteriors], fit.node_weights)
     s = new.summary("theta_new")
     rows.append(_row(analysis, "theta_new", s.mean, s.sd, (s.q025, s.q50, s.q975)))
+    if spec.deficiency is not None and DEFICIENCY_MODERATOR in labels:
+        # As the exact engine: the effect at each reported level and P(more deficient, more
+        # benefit), here mixed over r's nodes.
+        j = list(labels).index(DEFICIENCY_MODERATOR)
+        for name, value in level_values(spec).items():
+            x = reference.copy()
+            x[j] = value
+            level = combine_mixtures(
+                [p.linear_mixture(x) for p in fit.posteriors], fit.node_weights
+            ).summary(name)
+            rows.append(
+                _row(analysis, name, level.mean, level.sd, (level.q025, level.q50, level.q975))
+            )
+        op = "<" if benefit_sign(direction) < 0 else ">"
+        probability = fit.prob(fit.names[j], op, 0.0)
+        rows.append(probability_row(analysis, PROBABILITY_PARAMETER, probability, "exact", True))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
@@ -167,7 +192,7 @@ def package_mixture(
     rng = np.random.default_rng(seed)
     s2 = typical_within_variance(within_variance(data), design_matrix(data))
     labels = coefficient_names(data)
-    summary = _summary(spec.name, fit, s2, labels)
+    summary = _summary(spec, fit, s2, labels, data.direction)
     coef, tau, theta_new, v, X = _draws(problem, fit, data, n, rng)
     fitted = np.einsum("nkp,np->nk", X, coef)
     shrink = tau[:, None] ** 2 / (tau[:, None] ** 2 + v)

@@ -60,7 +60,8 @@ def bcg_records(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def written(bcg_records, tmp_path_factory):
-    specs, settings = parse_config(CONFIG)
+    parsed = parse_config(CONFIG)
+    specs, settings = list(parsed.analyses), parsed.settings
     result = run_analyses(bcg_records, specs, settings, effects=compute_effects(bcg_records))
     out = tmp_path_factory.mktemp("results") / "results"
     metak.write_results(result, out)
@@ -127,7 +128,9 @@ def test_switches_turn_checks_off(bcg_records):
     partial = AnalysisSpec(
         name="p", outcome="logRR", robustness={"bias": False, "averaging": False}
     )
-    result = run_analyses(bcg_records, [off, partial], parse_config(CONFIG)[1], effects=effects)
+    result = run_analyses(
+        bcg_records, [off, partial], parse_config(CONFIG).settings, effects=effects
+    )
     assert list(result.analyses) == ["bcg_re", "p"]  # no PET/PEESE analyses
     robust = result.robustness.robustness.set_index("analysis")
     assert robust.loc["bcg_re", "label"] == "not assessable"
@@ -167,7 +170,7 @@ def test_bias_slope_priors_must_be_normal():
     )
     with pytest.raises(ConfigError, match=r"bias_slope: halfcauchy\(1\) is not a normal prior"):
         parse_config(text, "cfg.toml")
-    (spec,), _ = parse_config(text.replace("halfcauchy(1)", "normal(0, 2)"), "cfg.toml")
+    (spec,) = parse_config(text.replace("halfcauchy(1)", "normal(0, 2)"), "cfg.toml").analyses
     assert str(spec.priors["bias_slope"]) == "normal(0, 2)"
     assert spec.robustness == RobustnessSpec()
 
@@ -177,7 +180,10 @@ def test_a_users_analysis_is_never_replaced_by_a_check(bcg_records):
     base = AnalysisSpec(name="x", outcome="logRR")
     theirs = AnalysisSpec(name="x_pet", outcome="logRR", robustness=False)
     result = run_analyses(
-        bcg_records, [base, theirs], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+        bcg_records,
+        [base, theirs],
+        parse_config(CONFIG).settings,
+        effects=compute_effects(bcg_records),
     )
     assert list(result.analyses) == ["x", "x_peese", "x_pet"]
     assert result.analyses["x_pet"].spec.model == "random_effects"  # theirs, untouched
@@ -206,7 +212,7 @@ def test_selection_model_is_integrated_as_a_bias_check(bcg_records, monkeypatch)
     monkeypatch.setitem(sys.modules, "metak.fitting.mcmc.selection", stand_in)
     spec = AnalysisSpec(name="s", outcome="logRR", robustness={"selection": True})
     result = run_analyses(
-        bcg_records, [spec], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+        bcg_records, [spec], parse_config(CONFIG).settings, effects=compute_effects(bcg_records)
     )
     assert calls == ["s"]
     assert list(result.analyses) == ["s", "s_pet", "s_peese", "s_selection"]
@@ -224,7 +230,7 @@ def test_without_the_selection_model_the_check_says_so(bcg_records, monkeypatch)
     monkeypatch.setitem(sys.modules, "metak.fitting.mcmc.selection", None)  # import fails
     spec = AnalysisSpec(name="s", outcome="logRR", robustness={"selection": True})
     result = run_analyses(
-        bcg_records, [spec], parse_config(CONFIG)[1], effects=compute_effects(bcg_records)
+        bcg_records, [spec], parse_config(CONFIG).settings, effects=compute_effects(bcg_records)
     )
     assert "s_selection" not in result.analyses
     row = result.robustness.robustness.iloc[0]

@@ -19,6 +19,7 @@ from metak.report.html import esc, figure, note, section, table
 from metak.report.inputs import ReportInputs
 from metak.report.robustness_figures import funnel_svg, influence_svg
 from metak.report.text import decimals_for, fmt, interval, measure_label
+from metak.report.units import effect_unit
 
 __all__ = ["robustness_section", "ROBUSTNESS_FILES"]
 
@@ -143,6 +144,8 @@ def _funnel(inputs: ReportInputs, name: str) -> str:
         pooled,
         lines,
         axis,
+        unit=effect_unit(info) if info else "",
+        outcome=info.outcome if info else "",
     )
     caption = (
         f"<strong>{esc(name)}</strong>: contour-enhanced funnel plot. Each study's effect against "
@@ -173,6 +176,8 @@ def _influence(loo: pd.DataFrame, robust_row: pd.Series, inputs: ReportInputs) -
         (float(robust_row["q2.5"]), float(robust_row["mean"]), float(robust_row["q97.5"])),
         rows["flips"].astype(str).str.lower().eq("true").to_numpy(),
         axis,
+        unit=effect_unit(info) if info else "",
+        outcome=info.outcome if info else "",
     )
     method = str(rows["method"].iloc[0])
     how = (

@@ -1,7 +1,8 @@
 """The robustness section's figures: contour-enhanced funnel plot and leave-one-out influence.
 
-Plain arrays in, inline SVG out (:func:`~metak.report.render.figure_to_svg`), drawn on
-``matplotlib.figure.Figure`` directly like the other report figures.
+Plain arrays in, a :class:`~metak.report.render.RenderedFigure` out (inline SVG and what each
+axis shows, with its unit), drawn on ``matplotlib.figure.Figure`` directly like the other report
+figures.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from metak.report.render import figure_to_svg, styled
+from metak.report.render import AxisInfo, RenderedFigure, figure_to_svg, styled
 
 __all__ = ["funnel_svg", "influence_svg", "CONTOURS"]
 
@@ -30,11 +31,15 @@ def funnel_svg(
     pooled: float | None,
     lines: dict,
     axis_label: str,
-) -> str:
+    unit: str = "",
+    outcome: str = "",
+) -> RenderedFigure:
     """Contour-enhanced funnel plot: effect sizes against their standard errors (axis reversed).
 
     ``lines`` maps a label (``"PET"``, ``"PEESE"``) to ``(intercept, slope, power)``: the fitted
     mean effect ``intercept + slope * se**power`` drawn over the range of standard errors.
+    ``unit`` and ``outcome`` describe both axes (effects and their standard errors share the
+    outcome's unit).
     """
     yi, sei = np.asarray(yi, float), np.asarray(sei, float)
     top = float(np.nanmax(sei)) * 1.15 if sei.size else 1.0
@@ -71,7 +76,11 @@ def funnel_svg(
         ax.set_xlabel(axis_label)
         ax.set_ylabel("Standard error")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5)
-    return figure_to_svg(fig, key)
+    axes = (
+        AxisInfo(title=axis_label, quantity="effect", units=(unit,), outcomes=(outcome,)),
+        AxisInfo(title="Standard error", quantity="se", units=(unit,), outcomes=(outcome,)),
+    )
+    return RenderedFigure(key, figure_to_svg(fig, key), axes)
 
 
 def influence_svg(
@@ -83,7 +92,9 @@ def influence_svg(
     full: tuple[float, float, float],
     flips: np.ndarray,
     axis_label: str,
-) -> str:
+    unit: str = "",
+    outcome: str = "",
+) -> RenderedFigure:
     """The pooled effect with each study left out (point and 95% interval) against the full fit.
 
     ``full`` is (q2.5, mean, q97.5) of the pooled effect with every study; rows whose verdict
@@ -106,4 +117,5 @@ def influence_svg(
         ax.set_yticklabels([f"without {label}" for label in labels])
         ax.set_ylim(0.4, k + 0.6)
         ax.set_xlabel(axis_label)
-    return figure_to_svg(fig, key)
+    axis = AxisInfo(title=axis_label, quantity="effect", units=(unit,), outcomes=(outcome,))
+    return RenderedFigure(key, figure_to_svg(fig, key), (axis,))

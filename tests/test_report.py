@@ -47,6 +47,7 @@ SECTIONS = (
     "forest",
     "posterior",
     "metaregression",
+    "robustness",
     "diagnostics",
     "summary",
     "claims",

@@ -72,6 +72,7 @@ class AnalysisResult:
     exact: ExactInfo | None = None
     mcmc: McmcInfo | None = None
     seconds: float = 0.0
+    check_of: str | None = None  # a robustness check's analysis (<name>_pet ...): its name
 
     def __post_init__(self) -> None:
         if self.method not in METHODS_USED:

@@ -122,6 +122,7 @@ def _analysis_record(result: AnalysisResult) -> dict:
         "seconds": result.seconds,
         "exact": asdict(result.exact) if result.exact is not None else None,
         "mcmc": asdict(result.mcmc) if result.mcmc is not None else None,
+        "check_of": result.check_of,
     }
     deficiency = deficiency_record(spec)
     if deficiency is not None:

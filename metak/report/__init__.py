@@ -110,7 +110,7 @@ def render_report(
                 forest_section(inputs, figures),
                 posterior_section(inputs, trees, figures),
                 regression_section(inputs, trees, figures),
-                robustness_section(inputs),
+                robustness_section(inputs, figures),
                 diagnostics_section(inputs, trees, figures),
                 summary_section(inputs),
                 claims_section(inputs),

@@ -119,12 +119,15 @@ def _default_text(info: AnalysisInfo, parameter: str) -> str:
 def report_questions(inputs: ReportInputs) -> list[QuestionInfo]:
     """The questions to answer: the declared ones, or one per analysis.
 
-    Complete-case twins are reported beside their analysis and get no question of their own.
+    Complete-case twins are reported beside their analysis and the robustness checks' analyses
+    (``<name>_pet`` ...) in its robustness section: neither gets a question of its own.
     """
     if inputs.questions:
         return list(inputs.questions)
     questions = []
     for info in inputs.analyses.values():
+        if info.check_of is not None:
+            continue
         twin_of = info.name.removesuffix(_COMPLETE_CASE)
         if info.name.endswith(_COMPLETE_CASE) and twin_of in inputs.analyses:
             continue

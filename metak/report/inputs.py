@@ -143,6 +143,7 @@ class AnalysisInfo:
     link_biomarker: str | None = None  # joint models: the outcome whose effects predict the others
     intervention: str = DEFAULT_INTERVENTION
     comparator: str = DEFAULT_COMPARATOR
+    check_of: str | None = None  # a robustness check's analysis: the analysis it checks
 
     @property
     def is_regression(self) -> bool:
@@ -256,6 +257,7 @@ ENTRY_KEYS = (
     "converged",
     "diagnostics",
     "warnings",
+    "check_of",
 )
 SPEC_KEYS = (
     "model",
@@ -328,6 +330,7 @@ def _info(path: Path, index: int, entry: object) -> AnalysisInfo:
         outcome_meta=_outcome_info(path, where, entry["outcome_meta"]),
         deficiency=DeficiencyInfo.from_record(deficiency) if deficiency else None,
         link_biomarker=str(spec["link_biomarker"]) if spec["link_biomarker"] else None,
+        check_of=str(entry["check_of"]) if entry["check_of"] else None,
     )
 
 

@@ -115,7 +115,7 @@ def _overview(robust: pd.DataFrame) -> str:
     return table(header, rows, numeric={2, 4, 5, 6, 7})
 
 
-def _funnel(inputs: ReportInputs, name: str) -> str:
+def _funnel(inputs: ReportInputs, name: str, collect: list) -> str:
     studies = inputs.studies
     rows = studies[studies["analysis"].astype(str) == name]
     if len(rows) < 2 or "vi" not in rows:
@@ -154,10 +154,12 @@ def _funnel(inputs: ReportInputs, name: str) -> str:
         "PET and PEESE lines are the exact meta-regressions on the standard error and the "
         "variance, whose value at se = 0 is the bias-adjusted effect."
     )
-    return figure(svg, caption)
+    return figure(svg, caption, collect)
 
 
-def _influence(loo: pd.DataFrame, robust_row: pd.Series, inputs: ReportInputs) -> str:
+def _influence(
+    loo: pd.DataFrame, robust_row: pd.Series, inputs: ReportInputs, collect: list
+) -> str:
     if loo.empty:
         return ""
     name = str(robust_row["analysis"])
@@ -190,7 +192,7 @@ def _influence(loo: pd.DataFrame, robust_row: pd.Series, inputs: ReportInputs) -
         f"credible interval) with each study left out — {how}; the dashed line and band are "
         "the fit with every study. Red rows change the verdict."
     )
-    return figure(svg, caption)
+    return figure(svg, caption, collect)
 
 
 def _bayes_factors(bfs: pd.DataFrame) -> str:
@@ -286,8 +288,8 @@ def _comparison(frame: pd.DataFrame) -> str:
     )
 
 
-def robustness_section(inputs: ReportInputs) -> str:
-    """The robustness section (section id ``robustness``)."""
+def robustness_section(inputs: ReportInputs, figures: list) -> str:
+    """The robustness section (section id ``robustness``); its figures go into ``figures``."""
     frames = {name: _read(inputs.directory, name) for name in ROBUSTNESS_FILES}
     robust = frames["robustness"]
     intro = note(
@@ -304,10 +306,11 @@ def robustness_section(inputs: ReportInputs) -> str:
     parts = [intro, _overview(robust)]
     for _, row in robust.iterrows():
         name = str(row["analysis"])
-        figures = _funnel(inputs, name) if not str(row["parameter"]).startswith("mu[") else ""
-        figures += _influence(_rows(frames["leave_one_out"], name), row, inputs)
-        if figures:
-            parts.append(f"<h3><code>{esc(name)}</code> {esc(row['parameter'])}</h3>" + figures)
+        funnel = not str(row["parameter"]).startswith("mu[")
+        drawn = _funnel(inputs, name, figures) if funnel else ""
+        drawn += _influence(_rows(frames["leave_one_out"], name), row, inputs, figures)
+        if drawn:
+            parts.append(f"<h3><code>{esc(name)}</code> {esc(row['parameter'])}</h3>" + drawn)
     parts.append(_bayes_factors(frames["bayes_factors"]))
     parts.append(_sensitivity(frames["prior_sensitivity"]))
     parts.append(_comparison(frames["loo_compare"]))

@@ -165,7 +165,7 @@ def assess_robustness(
                 analyses[name] = replace(analyses[name], warnings=(*analyses[name].warnings, note))
                 say(f"    {note}")
                 continue
-            analyses[derived.spec.name] = derived
+            analyses[derived.spec.name] = replace(derived, check_of=name)
         labels = sorted({row["label"] for row in assessment.robustness if row.get("label")})
         say(
             f"    robustness {name}: {', '.join(labels) or 'no checks'} "

@@ -42,7 +42,7 @@ def sample_posterior(
     """
     import nutpie
 
-    return nutpie.sample(
+    sampler = nutpie.sample(
         compiled,
         draws=draws,
         tune=tune,
@@ -53,7 +53,16 @@ def sample_posterior(
         progress_bar=progressbar,
         progress_callback=on_chains,
         target_accept=target_accept,
+        blocking=False,
     )
+    # nutpie's blocking sample() turns Ctrl-C (and SIGTERM, which the CLI maps to it) into an
+    # early return with the draws so far, and the run would go on to write them as results. An
+    # interrupted run must stop instead: cancel the sampler and let the interrupt propagate.
+    try:
+        return sampler.wait()
+    except KeyboardInterrupt:
+        sampler.cancel()
+        raise
 
 
 @contextmanager

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Call", "run_all"]
+__all__ = ["Call", "collector_paused", "run_all"]
 
 # One operation: arrays (one per argument, one element per row) -> a tuple of result arrays.
 Operation = Callable[..., tuple]
@@ -37,6 +38,25 @@ class Call:
 
     op: str
     args: tuple[float, ...]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (restored after, also on errors).
+
+    Reading a large records directory or running many computations allocates millions of small
+    objects that live until the work ends and form no reference cycles; the collector's
+    repeated passes over them cost 15-45% of the time (100,000 arms rows: effect sizes 4.7 s
+    instead of 2.5 s, validation 2.5 s instead of 2.1 s). Cycles made meanwhile are collected
+    once the block ends.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _rows(outputs: tuple, count: int) -> list[tuple[float, ...]]:
@@ -98,12 +118,7 @@ def run_all(
         else:
             waiting[i] = call
 
-    # The jobs allocate many small objects that live until their job ends and form no reference
-    # cycles; the cyclic collector's repeated passes over them took 45% of the time (100,000
-    # arms rows: 4.7 s instead of 2.5 s), so it waits until the run is over.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for i in range(len(jobs)):
             advance(i)
         while waiting:
@@ -119,7 +134,4 @@ def run_all(
                         advance(i, error=result)
                     else:
                         advance(i, result)
-    finally:
-        if collecting:
-            gc.enable()
     return outcomes

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from metak.batching import Call, run_all
+from metak.batching import Call, collector_paused, run_all
 from metak.effects import basic, change, conversions, medians, within_arm
 from metak.errors import ConfigError, InputError, Problem
 from metak.schema import ANALYSIS_MEASURES, ARM_LEVELS, LOG_OF_RATIO, WITHIN_ARM_MEASURES
@@ -145,8 +145,10 @@ _OPERATIONS = {
     "S1": lambda n, m, a, b: _median_parts(medians.from_median_range(n, m, a, b)),
     "S2": lambda n, m, q1, q3: _median_parts(medians.from_median_iqr(n, m, q1, q3)),
     "S3": lambda n, m, q1, q3, a, b: _median_parts(medians.from_five_numbers(n, m, q1, q3, a, b)),
-    "change": change.change_from_baseline,
-    "dvar_dr": lambda sb, sf, n: (change.arm_change_dvar_dr(sb, sf, n),),
+    "change": lambda mb, sb, mf, sf, r, n: (
+        *change.change_from_baseline(mb, sb, mf, sf, r),
+        change.arm_change_dvar_dr(sb, sf, n),
+    ),
     "MD": basic.mean_difference,
     "SMD": basic.hedges_g,
     "ROM": basic.log_ratio_of_means,
@@ -484,9 +486,9 @@ def _change(table: _Table, rows: list[int], arm_word: str, r: float) -> _Steps:
     follow = yield from _pick(table, rows, "followup", arm_word)
     if base is None or follow is None:
         return None
-    mean, sd = yield Call("change", (base.mean, base.sd, follow.mean, follow.sd, r))
     n = min(base.n, follow.n)  # the analysed (follow-up) sample; never more than at baseline
-    (dvar_dr,) = yield Call("dvar_dr", (base.sd, follow.sd, n))
+    # The change, then the slope of its variance in r (Cochrane Handbook 6.5.2.8).
+    mean, sd, dvar_dr = yield Call("change", (base.mean, base.sd, follow.mean, follow.sd, r, n))
     return _Summary(
         mean,
         sd,
@@ -880,7 +882,7 @@ def _run_pairs(pairs: list[_Pair], start, directory, sources) -> tuple[list, lis
     ``sources(pair)`` lists the rows a pair's arithmetic error is blamed on.
     """
     effect_rows, unusable_rows, problems = [], [], []
-    with np.errstate(**_FLOAT_ERRORS):
+    with np.errstate(**_FLOAT_ERRORS), collector_paused():
         for first in range(0, len(pairs), _PAIRS_PER_BATCH):
             batch = pairs[first : first + _PAIRS_PER_BATCH]
             outcomes = run_all(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.exact import ExactPosterior, fit_exact
+from metak.exact import ExactPosterior, ParameterSummary, fit_exact
 from metak.fitting.data import AnalysisData
 from metak.fitting.deficiency import (
     DEFICIENCY_MODERATOR,
@@ -27,6 +27,7 @@ from metak.fitting.package import build_datatree, study_table
 from metak.fitting.prior_choice import priors_in_force
 from metak.fitting.result import AnalysisResult, ExactInfo
 from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summary_row
+from metak.priors import Prior
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = ["fit_exact_analysis", "EXACT_DRAWS_MIN", "EXACT_CHAINS", "few_studies_warning"]
@@ -48,7 +49,9 @@ def few_studies_warning(n_studies: int) -> str | None:
     return f"only {n_studies} {noun}: tau is poorly identified and the result leans on its prior"
 
 
-def _row(spec, name, summary, scale=1.0):
+def _row(
+    spec: AnalysisSpec, name: str, summary: ParameterSummary, scale: float = 1.0
+) -> dict[str, object]:
     return summary_row(
         spec.name,
         name,
@@ -60,7 +63,9 @@ def _row(spec, name, summary, scale=1.0):
     )
 
 
-def _summary(spec: AnalysisSpec, post: ExactPosterior, names, direction: str) -> pd.DataFrame:
+def _summary(
+    spec: AnalysisSpec, post: ExactPosterior, names: tuple[str, ...], direction: str
+) -> pd.DataFrame:
     rows = [_row(spec, name, post.summary(name)) for name in names]
     rows.append(_row(spec, "tau", post.summary("tau")))
     rows.append(_row(spec, "tau2", post.summary("tau2")))
@@ -80,12 +85,22 @@ def _summary(spec: AnalysisSpec, post: ExactPosterior, names, direction: str) ->
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _chained(values: np.ndarray, chains: int, extra=()) -> tuple[tuple[str, ...], np.ndarray]:
+def _chained(
+    values: np.ndarray, chains: int, extra: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], np.ndarray]:
     """Independent draws (first axis) as ``(chain, draw, ...)``, in order."""
     return ("chain", "draw", *extra), values.reshape(chains, -1, *values.shape[1:])
 
 
-def _groups(data: AnalysisData, names, coef, tau, theta, theta_new, chains: int) -> xr.Dataset:
+def _groups(
+    data: AnalysisData,
+    names: tuple[str, ...],
+    coef: np.ndarray,
+    tau: np.ndarray,
+    theta: np.ndarray,
+    theta_new: np.ndarray,
+    chains: int,
+) -> xr.Dataset:
     moderators = list(names[1:])
     variables = {
         "mu": _chained(coef[:, 0], chains),
@@ -101,7 +116,16 @@ def _groups(data: AnalysisData, names, coef, tau, theta, theta_new, chains: int)
     return dataset.assign_coords(chain=np.arange(chains), draw=np.arange(dataset.sizes["draw"]))
 
 
-def _datatree(spec, data, post, priors, names, summary, seed, n_draws) -> xr.DataTree:
+def _datatree(
+    spec: AnalysisSpec,
+    data: AnalysisData,
+    post: ExactPosterior,
+    priors: dict[str, Prior],
+    names: tuple[str, ...],
+    summary: pd.DataFrame,
+    seed: int,
+    n_draws: int,
+) -> xr.DataTree:
     rng = np.random.default_rng(seed)
     X = design_matrix(data)
     v = within_variance(data)
@@ -141,7 +165,11 @@ def _datatree(spec, data, post, priors, names, summary, seed, n_draws) -> xr.Dat
 
 
 def fit_exact_analysis(
-    spec: AnalysisSpec, data: AnalysisData, settings: Settings, seed: int
+    spec: AnalysisSpec,
+    data: AnalysisData,
+    settings: Settings,
+    seed: int,
+    draws: int | None = None,
 ) -> AnalysisResult:
     """Exact posterior of a random-effects model or meta-regression (no imputation).
 
@@ -153,6 +181,9 @@ def fit_exact_analysis(
         ``draws * chains`` exact draws are stored, at least :data:`EXACT_DRAWS_MIN`.
     seed : int
         Seed of the stored draws (the summary is exact and does not depend on it).
+    draws : int, optional
+        Store this many draws instead (rounded up to a multiple of :data:`EXACT_CHAINS`): for
+        derived analyses that give no claim verdicts (:mod:`metak.robustness.bias`).
 
     Returns
     -------
@@ -172,7 +203,7 @@ def fit_exact_analysis(
     effects = post.study_effects()
     tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
     table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
-    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains)
+    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
     n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
     tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
     warnings = [uisd_note, few_studies_warning(data.n_studies)]

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from metak.errors import ConfigError
+from metak.spec import BIAS_PRIOR_KEYS
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.spec import AnalysisSpec
 
 __all__ = ["exact_possible", "choose_method"]
 
-# Priors that are not on a regression coefficient (the exact path handles any tau prior).
-_NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd")
+# Priors that are not on a coefficient of the model (the exact path handles any tau prior; the
+# bias slopes belong to the robustness checks' models, not to the analysis itself).
+_NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd", *BIAS_PRIOR_KEYS)
 
 
-def exact_possible(spec, data) -> bool:
-    """True for random effects and meta-regressions with normal coefficient priors, nothing to
-    impute and no uncertain pre-post correlation: the cases :mod:`metak.exact` solves."""
+def exact_possible(spec: AnalysisSpec, data: AnalysisData) -> bool:
+    """Whether the analysis has an exact posterior (:mod:`metak.exact`).
+
+    True for random effects and meta-regressions with normal coefficient priors, nothing to
+    impute and no uncertain pre-post correlation.
+    """
     return (
         spec.model in ("random_effects", "meta_regression")
         and not data.needs_imputation
@@ -25,7 +36,7 @@ def exact_possible(spec, data) -> bool:
     )
 
 
-def choose_method(spec, data) -> str:
+def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
     """``"exact"`` or ``"mcmc"`` for this analysis, honouring ``spec.method``.
 
     Raises

@@ -5,7 +5,8 @@ Both the Python API (:func:`metak.fit`) and the command line (``python -m metak 
 override, every analysis' data and engine, the memory the requested draws need), then fits:
 exact analyses here, MCMC analyses in worker processes (:mod:`metak.fitting.parallel`), imported
 only when needed so analyses that need no MCMC never pay PyMC's import time. Claim verdicts are
-judged last, from the records' ``claims.csv``.
+judged from the records' ``claims.csv``, and the robustness checks (:mod:`metak.robustness`) run
+last.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from metak.fitting.method import choose_method
 from metak.fitting.parallel import default_jobs, refuse_in_bootstrap, run_mcmc_jobs
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.records import StudyRecords
-from metak.spec import METHODS, AnalysisSpec, Settings
+from metak.robustness.assess import assess_robustness
+from metak.spec import METHODS, AnalysisSpec, QuestionSpec, Settings, check_questions
 
 __all__ = ["run_analyses", "CLAIMS_NAME"]
 
@@ -143,6 +145,7 @@ def run_analyses(
     method: str | None = None,
     progress: Progress | None = None,
     effects: EffectsResult | None = None,
+    questions: Sequence[QuestionSpec] = (),
 ) -> FitResult:
     """Fit the analyses ``specs`` to ``records`` and judge the records' claims.
 
@@ -162,6 +165,9 @@ def run_analyses(
         Receives one-line progress messages.
     effects : EffectsResult, optional
         The records' effect sizes when already computed (else computed here).
+    questions : sequence of QuestionSpec
+        The questions the report answers first; each must name an analysis of ``specs`` and one
+        of its parameters. Those whose analysis is not fitted (``only``) are left out.
 
     Returns
     -------
@@ -177,7 +183,9 @@ def run_analyses(
     say = progress or (lambda message: None)
     if not isinstance(settings, Settings):
         raise ConfigError(f"settings must be a metak.spec.Settings, got {settings!r}")
-    specs = _expand(_selected(specs, only), method)
+    selected = _selected(specs, only)  # checks every spec is an AnalysisSpec
+    questions = check_questions(questions, specs)
+    specs = _expand(selected, method)
     effects = compute_effects(records) if effects is None else effects
     prepared, skipped = _prepare(records, effects.effects, specs)
     check_memory([(data, chosen) for _, _, data, chosen in prepared], settings)
@@ -202,6 +210,14 @@ def run_analyses(
     results = {spec.name: results[spec.name] for spec in specs if spec.name in results}
     _note_skipped_twins(results, skipped)
     claims = _judge_claims(results, Path(records.directory) / CLAIMS_NAME)
+    # How far each answer can be trusted: adds <name>_pet/_peese/_selection after each analysis,
+    # the robustness tables, and a robustness label on every judged claim.
+    robust = assess_robustness(results, claims, settings, say)
     return FitResult(
-        analyses=results, effects=effects.effects, unusable=effects.unusable, claims=claims
+        analyses=robust.analyses,
+        effects=effects.effects,
+        unusable=effects.unusable,
+        claims=robust.claims,
+        robustness=robust.tables,
+        questions=tuple(q for q in questions if q.analysis in robust.analyses),
     )

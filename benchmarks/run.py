@@ -12,7 +12,8 @@ Benchmarks (issue "Speed"):
      caches) and warm (second run with the same caches);
   5. peak memory (max RSS) of (4);
   6. `python -m metak report` on the results of (4).
-  7. what the robustness checks add to an exact analysis, bcg (k = 13) and k = 1,000.
+  7. what the robustness checks add to an exact analysis, bcg (k = 13) and k = 1,000;
+  8. `python -m metak effects` on 10,000 and 100,000 arm-level rows (validated and converted).
 Where `Rscript` with metafor/brms is installed, the same bcg models run there too (ratio column);
 otherwise (or with --no-r) those rows say so and are skipped.
 No timing is asserted anywhere: the numbers are measured and written down, targets beside them.
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.bcg_records import CONFIG_TEMPLATE, write_contrast_records  # noqa: E402
-from tests.synthetic import write_records  # noqa: E402
+from tests.synthetic import write_arm_records, write_records  # noqa: E402
 
 REFERENCE = REPO / "tests" / "data" / "reference"
 BCG_TAU = "halfnormal(1.0)"
@@ -351,6 +352,34 @@ def robustness_checks(sizes, repeats: int, rows: list, work: Path):
                 f"the exact fit itself: median {_fmt_seconds(statistics.median(base))}",
             )
         )
+
+
+def inputs_processes(sizes, repeats: int, rows: list, work: Path):
+    """`python -m metak effects` as a whole process on arm-level records (tests.synthetic's
+    write_arm_records: four arms rows per trial, every number quoted): read, validate every
+    cell, rule and provenance quote, compute the effect sizes, write effects.csv."""
+    for size in sizes:
+        records = write_arm_records(work / f"arms_{size}", size // 4, seed=size)
+        times = []
+        for repeat in range(repeats):
+            out = work / f"arms_{size}_effects_{repeat}.csv"
+            info = _process(
+                [sys.executable, "-m", "metak", "effects", "--studies", records, "--out", out]
+            )
+            if info["rc"] != 0:
+                rows.append(_failed_row(f"{size:,} arms rows, `metak effects` process", info))
+                break
+            times.append(info["seconds"])
+        else:
+            target = ("≤ 10 s", 10.0) if size == 100_000 else ("—", None)
+            rows.append(
+                _row(
+                    f"{size:,} arms rows validated and converted (`metak effects` process)",
+                    times,
+                    target,
+                    f"{size // 4:,} trials; includes start-up and writing effects.csv",
+                )
+            )
 
 
 def _write_synthetic_records(directory: Path, k: int):
@@ -700,6 +729,7 @@ def main(argv=None) -> int:
             exact_analysis(repeats, rows, work)
             robustness_checks([13], repeats, rows, work)
             mcmc_regression([20], repeats, 200, rows, work)
+            inputs_processes([1_000], repeats, rows, work)
             medians = bcg_processes(work, repeats, rows)
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
             bundled_report(repeats, rows, work)
@@ -710,6 +740,7 @@ def main(argv=None) -> int:
             robustness_checks([13], max(repeats, 20), rows, work)
             robustness_checks([1_000], repeats, rows, work)
             mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
+            inputs_processes([10_000, 100_000], min(repeats, 3), rows, work)
             bundled_fit(min(repeats, 3), rows, work)
             bundled_report(min(repeats, 3), rows, work)
         r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians, use_r=not args.no_r)

@@ -48,11 +48,17 @@ normal) are from ``vi`` alone. ``prepost_r`` is the assumed correlation where ch
 derived (NaN otherwise) and ``dvi_dr`` the exact slope of ``vi`` in that correlation for MD
 (``vi(r) = vi + (r - prepost_r) * dvi_dr``; NaN where not applicable). ``rows`` points at the
 file lines used, e.g. ``"arms.csv:12,13; contrasts.csv:4"``.
+
+**Linear time.** Each study × outcome runs the rules above as plain sequential code that
+requests its arithmetic (:mod:`metak.batching`): the arithmetic of all studies runs in one numpy
+call per operation, and the tables are read as Python lists, not per-row pandas objects. A
+study's numbers, and the error its numbers raise, are those it would have on its own.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -61,6 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from metak.batching import Call, collector_paused, run_all
 from metak.effects import basic, change, conversions, medians, within_arm
 from metak.errors import ConfigError, InputError, Problem
 from metak.schema import ANALYSIS_MEASURES, ARM_LEVELS, LOG_OF_RATIO, WITHIN_ARM_MEASURES
@@ -123,6 +130,41 @@ _NUMBER_COLUMNS = {
     "arms.csv": ("mean", "sd", "se", "sem", "median", "q1", "q3", "min", "max", "n"),
     "contrasts.csv": ("estimate", "se", "ci_low", "ci_high", "p_value", "n_treatment", "n_control"),
 }
+# Study x outcome pairs computed together: big enough that a numpy call per operation costs
+# little per row, small enough that the suspended computations stay a few megabytes.
+_PAIRS_PER_BATCH = 4096
+
+
+def _median_parts(conversion: medians.MedianConversion) -> tuple:
+    return conversion.mean, conversion.sd, conversion.var_extra
+
+
+# The arithmetic the rules request (metak.batching), each elementwise on arrays.
+_OPERATIONS = {
+    "sd_from_se": lambda se, n: (conversions.sd_from_se(se, n),),
+    "S1": lambda n, m, a, b: _median_parts(medians.from_median_range(n, m, a, b)),
+    "S2": lambda n, m, q1, q3: _median_parts(medians.from_median_iqr(n, m, q1, q3)),
+    "S3": lambda n, m, q1, q3, a, b: _median_parts(medians.from_five_numbers(n, m, q1, q3, a, b)),
+    "change": lambda mb, sb, mf, sf, r, n: (
+        *change.change_from_baseline(mb, sb, mf, sf, r),
+        change.arm_change_dvar_dr(sb, sf, n),
+    ),
+    "MD": basic.mean_difference,
+    "SMD": basic.hedges_g,
+    "ROM": basic.log_ratio_of_means,
+    "hedges_correction": lambda df: (basic.hedges_correction(df),),
+    "se_from_ci": lambda lo, hi, level, df: (conversions.se_from_ci(lo, hi, level, df),),
+    "se_from_ci_ratio": lambda lo, hi, level, df: (
+        conversions.se_from_ci_ratio(lo, hi, level, df),
+    ),
+    "se_from_p": lambda yi, p, df: (conversions.se_from_p(yi, p, df),),
+    "MN": within_arm.raw_mean,
+    "MC": within_arm.mean_change,
+    "MC_reported": within_arm.mean_change_reported,
+}
+
+# A rule's generator: yields arithmetic requests, returns its result.
+_Steps = Generator[Call, tuple, object]
 
 
 @dataclass(frozen=True)
@@ -158,7 +200,7 @@ class _Summary:
     var_extra: float  # conversion variance of the mean (medians), 0 if none
     notes: tuple[str, ...]  # conversions in plain words, e.g. "follow-up SD from SE"
     lines: tuple[int, ...]
-    rows: tuple  # the pandas rows used (for source / secondary)
+    rows: tuple  # the rows used, as (_Table, position) (for source / secondary)
     converted: bool = False
     derived_r: bool = False  # change derived from baseline + follow-up with an assumed r
     dvar_dr: float = 0.0  # slope of this arm's variance of the mean in r (before any n split)
@@ -182,25 +224,103 @@ class _Effect:
     adjusted: bool = False
 
 
-def _num(row, column) -> float:
-    value = row.get(column) if hasattr(row, "get") else None
+def _to_float(value) -> float:
     try:
-        value = float(value)
+        return float(value)
     except (TypeError, ValueError):
         return math.nan
-    return value
 
 
-def _text(row, column) -> str | None:
-    value = row.get(column)
+def _text_of(value) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     value = str(value)
     return value if value else None
 
 
+def _num(row, column) -> float:
+    return _to_float(row.get(column) if hasattr(row, "get") else None)
+
+
+def _text(row, column) -> str | None:
+    return _text_of(row.get(column))
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+class _Table:
+    """A records table read as Python lists, one per column, each built on first use.
+
+    Rows are positions; ``num`` and ``text`` read a cell as a number (NaN when missing or not a
+    number) or as text (None when missing or empty), also for a column the table lacks.
+    """
+
+    def __init__(self, frame: pd.DataFrame, file: str):
+        self.frame = frame
+        self.file = file
+        self.has_labels = "arm_label" in frame
+        self._raw: dict[str, list] = {}
+        self._num: dict[str, list[float]] = {}
+        self._text: dict[str, list] = {}
+        self._coerced: dict[str, list[float]] = {}
+        self._isna: dict[str, list[bool]] = {}
+        self._lines: list | None = None
+
+    def raw(self, column: str) -> list:
+        try:
+            return self._raw[column]
+        except KeyError:
+            values = self._raw[column] = self.frame[column].tolist()
+            return values
+
+    def num(self, column: str) -> list[float]:
+        try:
+            return self._num[column]
+        except KeyError:
+            pass
+        if column not in self.frame:
+            values = [math.nan] * len(self.frame)
+        elif self.frame[column].dtype == np.float64:
+            values = self.frame[column].tolist()
+        else:
+            values = [_to_float(value) for value in self.frame[column].tolist()]
+        self._num[column] = values
+        return values
+
+    def coerced(self, column: str) -> list[float]:
+        """The column through ``pandas.to_numeric(errors="coerce")``."""
+        try:
+            return self._coerced[column]
+        except KeyError:
+            numbers = pd.to_numeric(self.frame[column], errors="coerce").astype(float)
+            values = self._coerced[column] = numbers.tolist()
+            return values
+
+    def text(self, column: str) -> list:
+        try:
+            return self._text[column]
+        except KeyError:
+            pass
+        if column not in self.frame:
+            values = [None] * len(self.frame)
+        else:
+            values = [_text_of(value) for value in self.frame[column].tolist()]
+        self._text[column] = values
+        return values
+
+    def isna(self, column: str) -> list[bool]:
+        try:
+            return self._isna[column]
+        except KeyError:
+            values = self._isna[column] = self.frame[column].isna().tolist()
+            return values
+
+    def line(self, i: int) -> int:
+        if self._lines is None:
+            self._lines = self.frame["line"].tolist()
+        return int(self._lines[i])
 
 
 def _outcome_info(records) -> dict[str, _Outcome]:
@@ -216,13 +336,22 @@ def _outcome_info(records) -> dict[str, _Outcome]:
     return info
 
 
+def _study_secondary(records) -> dict[str, bool]:
+    """Study id -> whether studies.csv marks the study as taken from a secondary source."""
+    if records.studies.empty:
+        return {}
+    studies = _Table(records.studies, "studies.csv")
+    ids = [str(value) for value in studies.raw("study_id")]
+    return dict(zip(ids, (t == "yes" for t in studies.text("secondary")), strict=True))
+
+
 # --------------------------------------------------------------------------- contrasts
 
 
-def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
+def _contrast_effect(table: _Table, i: int, measure: str) -> _Steps:
     """A contrast row on the analysis scale, or the reason it cannot be used."""
-    given = _text(row, "measure")
-    line = int(row["line"])
+    given = table.text("measure")[i]
+    line = table.line(i)
     if given in _SAME_SCALE[measure]:
         natural = False
     elif _LOG_OF.get(measure) == given:
@@ -232,13 +361,13 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
             f"contrasts.csv:{line} reports {given}, which is not the analysis measure {measure} "
             "and does not convert to it exactly"
         )
-    n_t, n_c = _num(row, "n_treatment"), _num(row, "n_control")
+    n_t, n_c = table.num("n_treatment")[i], table.num("n_control")[i]
     df = n_t + n_c - 2 if math.isfinite(n_t) and math.isfinite(n_c) else math.nan
     dist = f"t, df = {_fmt(df)}" if math.isfinite(df) else "normal"
-    level = _num(row, "ci_level")
+    level = table.num("ci_level")[i]
     level = level if math.isfinite(level) else _DEFAULT_LEVEL
-    estimate = _num(row, "estimate")
-    se_given, low, high, p = (_num(row, c) for c in ("se", "ci_low", "ci_high", "p_value"))
+    estimate = table.num("estimate")[i]
+    se_given, low, high, p = (table.num(c)[i] for c in ("se", "ci_low", "ci_high", "p_value"))
     yi = math.log(estimate) if natural and estimate > 0 else (math.nan if natural else estimate)
     how = f"contrast: {given}"
     if natural:
@@ -247,13 +376,10 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
         se = se_given / estimate if natural else se_given
         how += ", SE by the delta method (SE / ratio)" if natural else ", SE as reported"
     elif math.isfinite(low) and math.isfinite(high):
-        if natural:
-            se = float(conversions.se_from_ci_ratio(low, high, level, df))
-        else:
-            se = float(conversions.se_from_ci(low, high, level, df))
+        (se,) = yield Call("se_from_ci_ratio" if natural else "se_from_ci", (low, high, level, df))
         how += f", SE from {_fmt(100 * level)}% CI ({dist})"
     elif math.isfinite(p):
-        se = float(conversions.se_from_p(yi, p, df))
+        (se,) = yield Call("se_from_p", (yi, p, df))
         how += f", SE from p = {_fmt(p)} ({dist})"
     else:
         se = math.nan
@@ -265,10 +391,10 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
             f"contrasts.csv:{line} ({given}) gives no usable standard error "
             "(p-value of 1, zero estimate, or non-positive ratio)"
         )
-    if _text(row, "order") == "c-t":
+    if table.text("order")[i] == "c-t":
         yi = -yi
         how += "; reported as control vs treatment, turned round"
-    adjusted = _text(row, "adjusted") == "yes"
+    adjusted = table.text("adjusted")[i] == "yes"
     if adjusted:
         how += "; covariate-adjusted"
     effect = _Effect(
@@ -276,7 +402,7 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
         vi=se * se,  # not se**2: that raises OverflowError; inf is reported by _check_effect
         derivation=how,
         lines={"contrasts.csv": (line,)},
-        rows=(row,),
+        rows=((table, i),),
         n_treatment=n_t,
         n_control=n_c,
         adjusted=adjusted,
@@ -287,76 +413,85 @@ def _contrast_effect(row, measure: str) -> tuple[_Effect | None, str | None]:
 # --------------------------------------------------------------------------- arms
 
 _TIME_WORDS = {"baseline": "baseline", "followup": "follow-up", "change": "change"}
+_SCENARIO_WORDS = {"S1": "median/range", "S2": "median/IQR", "S3": "median/IQR/range"}
 
 
-def _arm_summary(row, arm_word: str) -> _Summary | None:
+def _arm_summary(table: _Table, i: int, arm_word: str) -> _Steps:
     """Mean, SD and n of one arms.csv row, converting SE or quantiles; None if not possible."""
-    n = _num(row, "n")
+    n = table.num("n")[i]
     if not math.isfinite(n):
         return None
-    when = _TIME_WORDS[str(row["timepoint"])]
-    line = int(row["line"])
-    mean, sd = _num(row, "mean"), _num(row, "sd")
-    se = _num(row, "se")
-    se = se if math.isfinite(se) else _num(row, "sem")
+    when = _TIME_WORDS[str(table.raw("timepoint")[i])]
+    line = table.line(i)
+    mean, sd = table.num("mean")[i], table.num("sd")[i]
+    se = table.num("se")[i]
+    se = se if math.isfinite(se) else table.num("sem")[i]
     if math.isfinite(mean):
         if math.isfinite(sd):
-            return _Summary(mean, sd, n, 0.0, (), (line,), (row,))
+            return _Summary(mean, sd, n, 0.0, (), (line,), ((table, i),))
         if math.isfinite(se):
             note = f"{arm_word} {when} SD from SE (SD = SE·√n)"
-            sd = float(conversions.sd_from_se(se, n))
-            return _Summary(mean, sd, n, 0.0, (note,), (line,), (row,))
+            (sd,) = yield Call("sd_from_se", (se, n))
+            return _Summary(mean, sd, n, 0.0, (note,), (line,), ((table, i),))
         return None
-    median = _num(row, "median")
+    median = table.num("median")[i]
     if not math.isfinite(median):
         return None
-    conv = medians.mean_sd_from_median(
-        n, median, _num(row, "q1"), _num(row, "q3"), _num(row, "min"), _num(row, "max")
-    )
-    if conv is None:
+    q1, q3 = table.num("q1")[i], table.num("q3")[i]
+    low, high = table.num("min")[i], table.num("max")[i]
+    # The scenario as medians.mean_sd_from_median picks it: both quartiles and/or both extremes.
+    has_iqr = math.isfinite(q1) and math.isfinite(q3)
+    has_range = math.isfinite(low) and math.isfinite(high)
+    if has_iqr and has_range:
+        scenario, args = "S3", (n, median, q1, q3, low, high)
+    elif has_iqr:
+        scenario, args = "S2", (n, median, q1, q3)
+    elif has_range:
+        scenario, args = "S1", (n, median, low, high)
+    else:
         return None
-    given = {"S1": "median/range", "S2": "median/IQR", "S3": "median/IQR/range"}[conv.scenario]
-    note = f"{arm_word} {when} mean/SD from {given} ({conv.method})"
-    return _Summary(
-        float(conv.mean),
-        float(conv.sd),
-        n,
-        float(conv.var_extra),
-        (note,),
-        (line,),
-        (row,),
-        converted=True,
+    mean, sd, var_extra = yield Call(scenario, args)
+    note = (
+        f"{arm_word} {when} mean/SD from {_SCENARIO_WORDS[scenario]} ({medians.METHODS[scenario]})"
     )
+    return _Summary(mean, sd, n, var_extra, (note,), (line,), ((table, i),), converted=True)
 
 
-def _pick(rows: pd.DataFrame, timepoint: str, arm_word: str) -> _Summary | None:
+def _pick(table: _Table, rows: list[int], timepoint: str, arm_word: str) -> _Steps:
     """The usable summary of one timepoint: latest (follow-up, change) or earliest (baseline)."""
-    chosen = rows[rows["timepoint"] == timepoint]
-    if chosen.empty:
+    kinds = table.raw("timepoint")
+    chosen = [i for i in rows if kinds[i] == timepoint]
+    if not chosen:
         return None
-    times = pd.to_numeric(chosen["time_months"], errors="coerce")
-    key = times.fillna(-1.0) if timepoint != "baseline" else times.fillna(np.inf)
-    order = key.sort_values(ascending=(timepoint == "baseline"), kind="stable").index
-    for index in order:
-        summary = _arm_summary(chosen.loc[index], arm_word)
+    times = table.coerced("time_months")
+    # A stable sort, as pandas' sort_values(kind="stable") in either direction: rows with equal
+    # times keep their file order.
+    if timepoint == "baseline":
+        order = sorted(chosen, key=lambda i: math.inf if math.isnan(times[i]) else times[i])
+    else:
+        order = sorted(chosen, key=lambda i: 1.0 if math.isnan(times[i]) else -times[i])
+    for i in order:
+        summary = yield from _arm_summary(table, i, arm_word)
         if summary is not None:
             return summary
     return None
 
 
-def _change(rows: pd.DataFrame, arm_word: str, r: float) -> _Summary | None:
+def _change(table: _Table, rows: list[int], arm_word: str, r: float) -> _Steps:
     """Reported change, else change derived from baseline and follow-up with correlation r."""
-    reported = _pick(rows, "change", arm_word)
+    reported = yield from _pick(table, rows, "change", arm_word)
     if reported is not None:
         return reported
-    base, follow = _pick(rows, "baseline", arm_word), _pick(rows, "followup", arm_word)
+    base = yield from _pick(table, rows, "baseline", arm_word)
+    follow = yield from _pick(table, rows, "followup", arm_word)
     if base is None or follow is None:
         return None
-    mean, sd = change.change_from_baseline(base.mean, base.sd, follow.mean, follow.sd, r)
     n = min(base.n, follow.n)  # the analysed (follow-up) sample; never more than at baseline
+    # The change, then the slope of its variance in r (Cochrane Handbook 6.5.2.8).
+    mean, sd, dvar_dr = yield Call("change", (base.mean, base.sd, follow.mean, follow.sd, r, n))
     return _Summary(
-        float(mean),
-        float(sd),
+        mean,
+        sd,
         n,
         base.var_extra + follow.var_extra,
         base.notes + follow.notes,
@@ -364,18 +499,18 @@ def _change(rows: pd.DataFrame, arm_word: str, r: float) -> _Summary | None:
         base.rows + follow.rows,
         converted=base.converted or follow.converted,
         derived_r=True,
-        dvar_dr=float(change.arm_change_dvar_dr(base.sd, follow.sd, n)),
+        dvar_dr=dvar_dr,
         baseline_sd=base.sd,
         followup_sd=follow.sd,
     )
 
 
-def _arms_effect(t_rows, c_rows, measure, r, n_split) -> tuple[_Effect | None, str | None]:
-    if t_rows.empty and c_rows.empty:
+def _arms_effect(table: _Table, t_rows, c_rows, measure, r, n_split) -> _Steps:
+    if not t_rows and not c_rows:
         return None, "no treatment or control arm rows to compute it from"
-    if t_rows.empty:
+    if not t_rows:
         return None, "no treatment arm rows"
-    if c_rows.empty:
+    if not c_rows:
         return None, "no control arm rows (single-arm data give no between-group effect)"
     if measure not in MEASURES:
         return None, f"arm summaries give MD, SMD or ROM, not the outcome's measure {measure}"
@@ -387,14 +522,17 @@ def _arms_effect(t_rows, c_rows, measure, r, n_split) -> tuple[_Effect | None, s
     found = None
     for kind in attempts:
         if kind == "change":
-            t, c = _change(t_rows, "treatment", r), _change(c_rows, "control", r)
+            t = yield from _change(table, t_rows, "treatment", r)
+            c = yield from _change(table, c_rows, "control", r)
         else:
-            t, c = _pick(t_rows, "followup", "treatment"), _pick(c_rows, "followup", "control")
+            t = yield from _pick(table, t_rows, "followup", "treatment")
+            c = yield from _pick(table, c_rows, "followup", "control")
         if t is not None and c is not None:
             found = (kind, t, c)
             break
     if found is None:
-        times = sorted(set(t_rows["timepoint"]) | set(c_rows["timepoint"]))
+        kinds = table.raw("timepoint")
+        times = sorted({kinds[i] for i in t_rows} | {kinds[i] for i in c_rows})
         if measure == "ROM":
             need = "follow-up means of both arms (a ratio of mean changes is not defined)"
         else:
@@ -403,13 +541,7 @@ def _arms_effect(t_rows, c_rows, measure, r, n_split) -> tuple[_Effect | None, s
         return None, f"{measure} from arms needs {need}; usable timepoints given: {given}"
     kind, t, c = found
     nc = c.n / n_split
-    if measure == "MD":
-        yi, vi = basic.mean_difference(t.mean, t.sd, t.n, c.mean, c.sd, nc)
-    elif measure == "SMD":
-        yi, vi = basic.hedges_g(t.mean, t.sd, t.n, c.mean, c.sd, nc)
-    else:
-        yi, vi = basic.log_ratio_of_means(t.mean, t.sd, t.n, c.mean, c.sd, nc)
-    yi, vi = float(yi), float(vi)
+    yi, vi = yield Call(measure, (t.mean, t.sd, t.n, c.mean, c.sd, nc))
     if not (math.isfinite(yi) and math.isfinite(vi)):
         return None, (
             f"{measure} needs positive means (treatment {_fmt(t.mean)}, control {_fmt(c.mean)})"
@@ -425,7 +557,8 @@ def _arms_effect(t_rows, c_rows, measure, r, n_split) -> tuple[_Effect | None, s
     elif measure == "SMD":
         df = t.n + nc - 2
         s2 = ((t.n - 1) * t.sd**2 + (nc - 1) * c.sd**2) / df
-        vi_conv = float(basic.hedges_correction(df)) ** 2 * (vc_t + vc_c) / s2
+        (correction,) = yield Call("hedges_correction", (df,))
+        vi_conv = correction**2 * (vc_t + vc_c) / s2
     else:
         vi_conv = vc_t / t.mean**2 + vc_c / c.mean**2
 
@@ -481,7 +614,7 @@ class _NumericFault(Exception):
     def __init__(self, what: str, sources: tuple):
         super().__init__(what)
         self.what = what
-        self.sources = sources  # arms / contrasts rows (Series) or row tables (DataFrames)
+        self.sources = sources  # (_Table, position) of the rows
 
 
 def _check_effect(effect: _Effect) -> None:
@@ -512,20 +645,6 @@ def _arithmetic_words(err: ArithmeticError) -> str:
     return "computing the effect size gives an undefined value (e.g. infinity minus infinity)"
 
 
-def _source_rows(sources: tuple) -> list:
-    rows = []
-    for source in sources:
-        if isinstance(source, pd.DataFrame):
-            rows.extend(row for _, row in source.iterrows())
-        else:
-            rows.append(source)
-    return rows
-
-
-def _row_file(row) -> str:
-    return "contrasts.csv" if "estimate" in row.index else "arms.csv"
-
-
 def _cell_text(x: float) -> str:
     """A float as a user would have written it: '120' not '120.0', '1e200' not '1e+200'."""
     if x.is_integer() and abs(x) < 1e16:
@@ -540,23 +659,22 @@ def _extreme_cell(rows: list) -> tuple | None:
     (an SD of 1e-200), so that cell is the one to check.
     """
     best, best_key = None, -1.0
-    for row in rows:
-        file = _row_file(row)
-        for column in _NUMBER_COLUMNS[file]:
-            value = _num(row, column)
+    for table, i in rows:
+        for column in _NUMBER_COLUMNS[table.file]:
+            value = table.num(column)[i]
             if math.isfinite(value) and value != 0:
                 key = abs(math.log10(abs(value)))
                 if key > best_key:
-                    best, best_key = (file, int(row["line"]), column, value), key
+                    best, best_key = (table.file, table.line(i), column, value), key
     return best
 
 
 def _numeric_problem(directory, fault: _NumericFault, measure: str, study_id, outcome) -> Problem:
     """One line naming the cell most likely at fault and the effect it broke."""
-    rows = _source_rows(fault.sources)
+    rows = list(fault.sources)
     lines: dict[str, list[int]] = {}
-    for row in rows:
-        lines.setdefault(_row_file(row), []).append(int(row["line"]))
+    for table, i in rows:
+        lines.setdefault(table.file, []).append(table.line(i))
     context = f"{measure} of {study_id} / {outcome} from {_rows_text(lines)}"
     fix = "check the value against the source; a value this extreme is a typo or a wrong unit"
     cell = _extreme_cell(rows)
@@ -584,9 +702,13 @@ def _rows_text(lines: dict) -> str:
     )
 
 
-def _labels(frame: pd.DataFrame) -> list:
+def _labels(table: _Table, rows: list[int]) -> list:
+    if not table.has_labels:
+        return []
+    values = table.raw("arm_label")
     seen = []
-    for value in frame["arm_label"] if "arm_label" in frame else []:
+    for i in rows:
+        value = values[i]
         missing = value is None or (isinstance(value, float) and math.isnan(value))
         label = None if missing else str(value)
         if label not in seen:
@@ -594,24 +716,39 @@ def _labels(frame: pd.DataFrame) -> list:
     return seen
 
 
-def _with_label(frame: pd.DataFrame, label) -> pd.DataFrame:
-    column = frame["arm_label"]
+def _with_label(table: _Table, rows: list[int], label) -> list[int]:
     if label is None:
-        return frame[column.isna()]
-    return frame[column == label]
+        missing = table.isna("arm_label")
+        return [i for i in rows if missing[i]]
+    values = table.raw("arm_label")
+    return [i for i in rows if values[i] == label]
 
 
-def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, studies):
+class _Pair:
+    """One study × outcome: its rows in arms.csv and contrasts.csv, and how to analyse it."""
+
+    __slots__ = ("arm_rows", "contrast_rows", "info", "measure", "outcome", "study_id")
+
+    def __init__(self, study_id, outcome, arm_rows, contrast_rows, info, measure):
+        self.study_id, self.outcome = study_id, outcome
+        self.arm_rows, self.contrast_rows = arm_rows, contrast_rows
+        self.info, self.measure = info, measure
+
+
+def _pair_effects(arms: _Table, contrasts: _Table, pair: _Pair, secondary: dict) -> _Steps:
     """Effects (list of dicts) and reasons (list of str) for one study × outcome."""
+    study_id, outcome, info, measure = pair.study_id, pair.outcome, pair.info, pair.measure
     effects, reasons = [], []
-    treat = arms[arms["arm"] == "treatment"]
-    ctrl = arms[arms["arm"] == "control"]
-    if treat.empty and ctrl.empty and contrasts.empty:
-        if (arms["arm"] == "all").any():
+    arm_of = arms.raw("arm") if pair.arm_rows else []
+    treat = [i for i in pair.arm_rows if arm_of[i] == "treatment"]
+    ctrl = [i for i in pair.arm_rows if arm_of[i] == "control"]
+    contrast_rows = pair.contrast_rows
+    if not treat and not ctrl and not contrast_rows:
+        if any(arm_of[i] == "all" for i in pair.arm_rows):
             return [], ["only whole-sample (arm = all) baseline values; no between-group data"]
         return [], ["no treatment or control rows"]
 
-    arm_labels, contrast_labels = _labels(treat), _labels(contrasts)
+    arm_labels, contrast_labels = _labels(arms, treat), _labels(contrasts, contrast_rows)
     named = [x for x in dict.fromkeys(arm_labels + contrast_labels) if x is not None]
     single = len(arm_labels) <= 1 and len(contrast_labels) <= 1 and len(named) <= 1
     if single:
@@ -619,32 +756,31 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
     else:
         labelled = [x for x in contrast_labels if x is not None]
         comparisons = list(dict.fromkeys(arm_labels + labelled))
-        for _, row in contrasts[contrasts["arm_label"].isna()].iterrows():
+        for i in _with_label(contrasts, contrast_rows, None):
             reasons.append(
-                f"contrasts.csv:{int(row['line'])} has no arm_label but the study has several "
+                f"contrasts.csv:{contrasts.line(i)} has no arm_label but the study has several "
                 "treatment arms; fix: give the arm_label it compares"
             )
 
-    control_labels = _labels(ctrl)
+    control_labels = _labels(arms, ctrl)
     several_controls = len(control_labels) > 1
     n_split = len(comparisons)
-    study = studies.get(study_id)
-    study_secondary = study is not None and _text(study, "secondary") == "yes"
+    study_secondary = secondary.get(study_id, False)
 
     for label in comparisons:
         name = f"{label} vs control" if label is not None else "treatment vs control"
         prefix = f"{name}: " if len(comparisons) > 1 else ""
         if single:
             t_rows, c_rows = treat, ctrl
-            candidates = contrasts
+            candidates = contrast_rows
         else:
-            t_rows = _with_label(treat, label)
+            t_rows = _with_label(arms, treat, label)
             c_rows = ctrl
-            candidates = _with_label(contrasts, label)
+            candidates = _with_label(contrasts, contrast_rows, label)
 
         usable, why = [], []
-        for _, row in candidates.iterrows():
-            effect, reason = _contrast_effect(row, measure)
+        for i in candidates:
+            effect, reason = yield from _contrast_effect(contrasts, i, measure)
             if effect is not None:
                 _check_effect(effect)  # every usable row, not only the one chosen
                 usable.append(effect)
@@ -656,9 +792,9 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
             effect = ranked[0][1]
             if len(usable) > 1:
                 unused = f"{len(usable) - 1} other usable contrast row(s) not used"
-                effect = _replace_derivation(effect, f"{effect.derivation}; {unused}")
+                effect = replace(effect, derivation=f"{effect.derivation}; {unused}")
             if not math.isfinite(effect.n_treatment) or not math.isfinite(effect.n_control):
-                effect = _fill_sizes(effect, t_rows, c_rows, n_split)
+                effect = _fill_sizes(effect, arms, t_rows, c_rows, n_split)
         elif several_controls:
             why.append(
                 "several control arms (labels "
@@ -666,7 +802,9 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
                 + "); metak compares each treatment arm with one control"
             )
         else:
-            effect, reason = _arms_effect(t_rows, c_rows, measure, info.prepost_r, n_split)
+            effect, reason = yield from _arms_effect(
+                arms, t_rows, c_rows, measure, info.prepost_r, n_split
+            )
             if effect is not None:
                 _check_effect(effect)
             if reason is not None:
@@ -683,8 +821,8 @@ def _pair_effects(study_id, outcome, arms, contrasts, info: _Outcome, measure, s
 def _effect_row(study_id, outcome, name, label, measure, info, effect, study_secondary) -> dict:
     """One row of the effects table (columns ``EFFECT_COLUMNS``)."""
     used = effect.rows
-    secondary = study_secondary or any(_text(row, "secondary") == "yes" for row in used)
-    sources = [s for s in dict.fromkeys(_text(row, "source") for row in used) if s]
+    secondary = study_secondary or any(t.text("secondary")[i] == "yes" for t, i in used)
+    sources = [s for s in dict.fromkeys(t.text("source")[i] for t, i in used) if s]
     se = math.sqrt(effect.vi)
     return {
         "study_id": study_id,
@@ -712,19 +850,16 @@ def _effect_row(study_id, outcome, name, label, measure, info, effect, study_sec
     }
 
 
-def _replace_derivation(effect: _Effect, derivation: str) -> _Effect:
-    return replace(effect, derivation=derivation)
-
-
-def _fill_sizes(effect: _Effect, t_rows, c_rows, n_split) -> _Effect:
+def _fill_sizes(effect: _Effect, arms: _Table, t_rows, c_rows, n_split) -> _Effect:
     """Group sizes for a contrast that does not give them, from the arms' follow-up/change rows."""
 
     def size(rows):
-        if rows.empty:  # contrast-only study: nothing to look up (and pandas ops cost ~1 ms)
+        if not rows:
             return math.nan
-        later = rows[rows["timepoint"].isin(("followup", "change"))]
-        values = pd.to_numeric(later["n"], errors="coerce").dropna()
-        return float(values.iloc[0]) if len(values) else math.nan
+        kinds, sizes = arms.raw("timepoint"), arms.coerced("n")
+        later = [sizes[i] for i in rows if kinds[i] in ("followup", "change")]
+        values = [n for n in later if not math.isnan(n)]
+        return float(values[0]) if values else math.nan
 
     n_t = effect.n_treatment if math.isfinite(effect.n_treatment) else size(t_rows)
     n_c = effect.n_control if math.isfinite(effect.n_control) else size(c_rows) / n_split
@@ -734,11 +869,45 @@ def _fill_sizes(effect: _Effect, t_rows, c_rows, n_split) -> _Effect:
 def _pair_positions(table: pd.DataFrame) -> dict:
     """``{(study_id, outcome): [row positions]}`` of a records table, in file order."""
     positions: dict = {}
-    for index, key in enumerate(
-        zip(table["study_id"].astype(str), table["outcome"].astype(str), strict=True)
-    ):
+    studies = table["study_id"].astype(str).tolist()
+    outcomes = table["outcome"].astype(str).tolist()
+    for index, key in enumerate(zip(studies, outcomes, strict=True)):
         positions.setdefault(key, []).append(index)
     return positions
+
+
+def _run_pairs(pairs: list[_Pair], start, directory, sources) -> tuple[list, list]:
+    """Run ``start(pair)`` for every pair in batches; effect rows, unusable rows, or raise.
+
+    ``sources(pair)`` lists the rows a pair's arithmetic error is blamed on.
+    """
+    effect_rows, unusable_rows, problems = [], [], []
+    with np.errstate(**_FLOAT_ERRORS), collector_paused():
+        for first in range(0, len(pairs), _PAIRS_PER_BATCH):
+            batch = pairs[first : first + _PAIRS_PER_BATCH]
+            outcomes = run_all(
+                [start(pair) for pair in batch], _OPERATIONS, (_NumericFault, ArithmeticError)
+            )
+            for pair, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, ArithmeticError):
+                    # numpy FloatingPointError, Python OverflowError, ...
+                    outcome = _NumericFault(_arithmetic_words(outcome), sources(pair))
+                if isinstance(outcome, _NumericFault):
+                    problems.append(
+                        _numeric_problem(
+                            directory, outcome, pair.measure, pair.study_id, pair.outcome
+                        )
+                    )
+                    continue
+                found, reasons = outcome
+                effect_rows.extend(found)
+                unusable_rows.extend(
+                    {"study_id": pair.study_id, "outcome": pair.outcome, "reason": reason}
+                    for reason in reasons
+                )
+    if problems:
+        raise InputError(problems)
+    return effect_rows, unusable_rows
 
 
 def compute_effects(records: StudyRecords, measure_override: str | None = None) -> EffectsResult:
@@ -770,42 +939,28 @@ def compute_effects(records: StudyRecords, measure_override: str | None = None) 
             + ", ".join(MEASURES)
         )
     info = _outcome_info(records)
-    arms, contrasts = records.arms, records.contrasts
-    studies = {str(row["study_id"]): pd.Series(row) for row in records.studies.to_dict("records")}
-    pairs = list(
-        dict.fromkeys(
-            (str(s), str(o))
-            for table in (arms, contrasts)
-            for s, o in zip(table["study_id"], table["outcome"], strict=True)
-        )
-    )
+    arms = _Table(records.arms, "arms.csv")
+    contrasts = _Table(records.contrasts, "contrasts.csv")
+    secondary = _study_secondary(records)
     # Row positions of each study x outcome, found once (filtering the whole table per pair is
     # quadratic: minutes for 10,000 studies).
-    arm_rows, contrast_rows = _pair_positions(arms), _pair_positions(contrasts)
-    effect_rows, unusable_rows, problems = [], [], []
-    for study_id, outcome in pairs:
-        outcome_info = info.get(outcome, _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
+    arm_rows, contrast_rows = _pair_positions(records.arms), _pair_positions(records.contrasts)
+    pairs = []
+    for key in dict.fromkeys([*arm_rows, *contrast_rows]):
+        outcome_info = info.get(key[1], _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
         measure = measure_override or outcome_info.measure
-        pair_arms = arms.iloc[arm_rows.get((study_id, outcome), [])]
-        pair_contrasts = contrasts.iloc[contrast_rows.get((study_id, outcome), [])]
-        try:
-            with np.errstate(**_FLOAT_ERRORS):
-                found, reasons = _pair_effects(
-                    study_id, outcome, pair_arms, pair_contrasts, outcome_info, measure, studies
-                )
-        except _NumericFault as fault:
-            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
-            continue
-        except ArithmeticError as err:  # numpy FloatingPointError, Python OverflowError, ...
-            fault = _NumericFault(_arithmetic_words(err), (pair_arms, pair_contrasts))
-            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
-            continue
-        effect_rows.extend(found)
-        unusable_rows.extend(
-            {"study_id": study_id, "outcome": outcome, "reason": reason} for reason in reasons
+        pairs.append(
+            _Pair(*key, arm_rows.get(key, []), contrast_rows.get(key, []), outcome_info, measure)
         )
-    if problems:
-        raise InputError(problems)
+    effect_rows, unusable_rows = _run_pairs(
+        pairs,
+        lambda pair: _pair_effects(arms, contrasts, pair, secondary),
+        records.directory,
+        lambda pair: (
+            tuple((arms, i) for i in pair.arm_rows)
+            + tuple((contrasts, i) for i in pair.contrast_rows)
+        ),
+    )
     return _result(effect_rows, unusable_rows)
 
 
@@ -820,34 +975,34 @@ def _result(effect_rows: list, unusable_rows: list) -> EffectsResult:
 # --------------------------------------------------------------------------- within one arm
 
 
-def _within_arm_effect(rows, arm: str, measure: str, r: float) -> tuple[_Effect | None, str | None]:
+def _within_arm_effect(table: _Table, rows, arm: str, measure: str, r: float) -> _Steps:
     """MC or MN of one arm from its rows, or the reason it cannot be computed."""
     n_of = {"n_treatment": math.nan, "n_control": math.nan}
     column = "n_treatment" if arm == "treatment" else "n_control"
     if measure == "MN":
-        follow = _pick(rows, "followup", arm)
+        follow = yield from _pick(table, rows, "followup", arm)
         if follow is None:
             return None, f"MN needs a follow-up mean (with its spread) of the {arm} arm"
-        yi, vi = within_arm.raw_mean(follow.mean, follow.sd, follow.n)
+        yi, vi = yield Call("MN", (follow.mean, follow.sd, follow.n))
         summary, words, derived = follow, "arm: follow-up mean (MN)", None
     else:
-        summary = _change(rows, arm, r)
+        summary = yield from _change(table, rows, arm, r)
         if summary is None:
+            kinds = table.raw("timepoint")
             return None, (
                 f"MC needs a change row, or baseline and follow-up rows, of the {arm} arm "
-                f"(timepoints given: {', '.join(sorted(set(rows['timepoint'])))})"
+                f"(timepoints given: {', '.join(sorted({kinds[i] for i in rows}))})"
             )
         if summary.derived_r:
             # The SD of the change was derived with r by _change; recompute the effect from the
             # two occasions so that MC is metafor's formula, not a second copy of it.
-            base, follow = _pick(rows, "baseline", arm), _pick(rows, "followup", arm)
-            yi, vi = within_arm.mean_change(
-                follow.mean, follow.sd, base.mean, base.sd, summary.n, r
-            )
+            base = yield from _pick(table, rows, "baseline", arm)
+            follow = yield from _pick(table, rows, "followup", arm)
+            yi, vi = yield Call("MC", (follow.mean, follow.sd, base.mean, base.sd, summary.n, r))
             words = f"arm: change = follow-up − baseline, r = {_fmt(r)} assumed (MC)"
             derived = float(summary.dvar_dr)
         else:
-            yi, vi = within_arm.mean_change_reported(summary.mean, summary.sd, summary.n)
+            yi, vi = yield Call("MC_reported", (summary.mean, summary.sd, summary.n))
             words, derived = "arm: change from baseline as reported (MC)", None
     n_of[column] = summary.n
     effect = _Effect(
@@ -866,29 +1021,33 @@ def _within_arm_effect(rows, arm: str, measure: str, r: float) -> tuple[_Effect 
     return effect, None
 
 
-def _arm_pair_effects(study_id, outcome, rows, arm, measure, info: _Outcome, studies):
+def _arm_pair_effects(table: _Table, pair: _Pair, arm: str, secondary: dict) -> _Steps:
     """Within-arm effects (list of dicts) and reasons (list of str) for one study × outcome."""
-    if rows.empty:
+    measure, info = pair.measure, pair.info
+    if not pair.arm_rows:
         return [], [f"only a between-group contrast, no arm rows: no within-arm {measure}"]
-    chosen = rows[rows["arm"] == arm]
-    if chosen.empty:
+    arm_of = table.raw("arm")
+    chosen = [i for i in pair.arm_rows if arm_of[i] == arm]
+    if not chosen:
         return [], [f"no {arm} arm rows"]
-    study = studies.get(study_id)
-    study_secondary = study is not None and _text(study, "secondary") == "yes"
-    labels = _labels(chosen)
+    study_secondary = secondary.get(pair.study_id, False)
+    labels = _labels(table, chosen)
     groups = [(labels[0] if labels else None, chosen)] if len(labels) <= 1 else None
     if groups is None:  # several arms of this kind: one row each, told apart by arm_label
-        groups = [(label, _with_label(chosen, label)) for label in labels]
+        groups = [(label, _with_label(table, chosen, label)) for label in labels]
     effects, reasons = [], []
     for label, arm_rows in groups:
         name = f"{arm} arm" + (f" ({label})" if label is not None else "")
-        effect, reason = _within_arm_effect(arm_rows, arm, measure, info.prepost_r)
+        r = info.prepost_r
+        effect, reason = yield from _within_arm_effect(table, arm_rows, arm, measure, r)
         if effect is None:
             reasons.append(f"{name}: {reason}" if len(groups) > 1 else reason)
             continue
         _check_effect(effect)
         effects.append(
-            _effect_row(study_id, outcome, name, label, measure, info, effect, study_secondary)
+            _effect_row(
+                pair.study_id, pair.outcome, name, label, measure, info, effect, study_secondary
+            )
         )
     return effects, reasons
 
@@ -935,30 +1094,17 @@ def compute_arm_effects(records: StudyRecords, arm: str, measure: str = "MC") ->
             + ", ".join(WITHIN_ARM_MEASURES)
         )
     info = _outcome_info(records)
-    arms, contrasts = records.arms, records.contrasts
-    studies = {str(row["study_id"]): pd.Series(row) for row in records.studies.to_dict("records")}
-    arm_rows = _pair_positions(arms)
-    pairs = list(dict.fromkeys([*arm_rows, *_pair_positions(contrasts)]))
-    effect_rows, unusable_rows, problems = [], [], []
-    for study_id, outcome in pairs:
-        outcome_info = info.get(outcome, _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
-        pair_arms = arms.iloc[arm_rows.get((study_id, outcome), [])]
-        try:
-            with np.errstate(**_FLOAT_ERRORS):
-                found, reasons = _arm_pair_effects(
-                    study_id, outcome, pair_arms, arm, measure, outcome_info, studies
-                )
-        except _NumericFault as fault:
-            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
-            continue
-        except ArithmeticError as err:
-            fault = _NumericFault(_arithmetic_words(err), (pair_arms,))
-            problems.append(_numeric_problem(records.directory, fault, measure, study_id, outcome))
-            continue
-        effect_rows.extend(found)
-        unusable_rows.extend(
-            {"study_id": study_id, "outcome": outcome, "reason": reason} for reason in reasons
-        )
-    if problems:
-        raise InputError(problems)
+    arms = _Table(records.arms, "arms.csv")
+    secondary = _study_secondary(records)
+    arm_rows = _pair_positions(records.arms)
+    pairs = []
+    for key in dict.fromkeys([*arm_rows, *_pair_positions(records.contrasts)]):
+        outcome_info = info.get(key[1], _Outcome(_DEFAULT_MEASURE, "unspecified", _DEFAULT_R))
+        pairs.append(_Pair(*key, arm_rows.get(key, []), [], outcome_info, measure))
+    effect_rows, unusable_rows = _run_pairs(
+        pairs,
+        lambda pair: _arm_pair_effects(arms, pair, arm, secondary),
+        records.directory,
+        lambda pair: tuple((arms, i) for i in pair.arm_rows),
+    )
     return _result(effect_rows, unusable_rows)

@@ -6,6 +6,11 @@
 row, the references between files and the provenance quotes, and either returns a
 :class:`StudyRecords` or raises one :class:`~metak.errors.InputError` carrying every problem
 found (one line each). Nothing downstream re-checks the records.
+
+Tables are held column by column (lists of cell texts, numpy masks of filled and invalid cells)
+and every check runs over whole columns, so validation takes time linear in the rows. Problems
+are sorted by file and line at the end; within a line they keep the order in which the checks
+run (reading, cells in column order, rules within the row, then between rows and files).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import math
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from metak import input_files, schema
+from metak.batching import collector_paused
 from metak.errors import InputError, Problem
 from metak.provenance import number_in_quote
 
@@ -96,30 +102,69 @@ def is_bundled(directory: Path) -> bool:
     return os.path.realpath(directory) == os.path.realpath(bundled_studies_dir())
 
 
-@dataclass
-class _Row:
-    line: int
-    text: dict[str, str]  # cell text without surrounding whitespace ("" = empty)
-    value: dict[str, object] = field(default_factory=dict)  # float, str or None
-    bad: set[str] = field(default_factory=set)  # columns whose cell was reported as invalid
-
-    def has(self, name: str) -> bool:
-        return self.text.get(name, "") != ""
-
-    def ok(self, name: str) -> bool:
-        """Cell filled and valid."""
-        return self.has(name) and name not in self.bad
-
-
-@dataclass
 class _Table:
-    spec: schema.FileSpec
-    path: Path
-    header_line: int
-    columns: tuple[str, ...]  # known columns present, canonical order
-    moderators: tuple[str, ...]  # studies.csv only: extra columns, file order
-    rows: list[_Row]
-    complete: bool  # False when some records could not be read (CSV syntax, cell count)
+    """One file's rows, held column by column.
+
+    ``text`` holds every column of the header (cell text without surrounding whitespace, ""
+    when empty); ``value`` the parsed cells (float, str or None) of the known columns present and
+    of the moderators; ``bad`` the rows whose cell in a column was reported invalid.
+    """
+
+    def __init__(self, spec, path, header_line, columns, moderators, lines, text, complete):
+        self.spec: schema.FileSpec = spec
+        self.path: Path = path
+        self.header_line: int = header_line
+        self.columns: tuple[str, ...] = columns  # known columns present, canonical order
+        self.moderators: tuple[str, ...] = moderators  # studies.csv only: extra columns
+        self.lines: list[int] = lines  # line of each row in the file
+        self.text: dict[str, list[str]] = text
+        self.complete: bool = complete  # False when some records could not be read
+        self.value: dict[str, list] = {}
+        self.bad: dict[str, np.ndarray] = {}
+        self._has: dict[str, np.ndarray] = {}
+        self._numbers: dict[str, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def texts(self, name: str) -> list[str]:
+        """The column's cell texts ("" for every row of a column the file lacks)."""
+        found = self.text.get(name)
+        return found if found is not None else [""] * len(self)
+
+    def has(self, name: str) -> np.ndarray:
+        """Rows whose cell in ``name`` is filled."""
+        if name not in self._has:
+            texts = self.text.get(name)
+            self._has[name] = (
+                np.zeros(len(self), bool)
+                if texts is None
+                else np.array([t != "" for t in texts], dtype=bool)
+            )
+        return self._has[name]
+
+    def invalid(self, name: str) -> np.ndarray:
+        """Rows whose cell in ``name`` was reported as invalid (so far)."""
+        if name not in self.bad:
+            self.bad[name] = np.zeros(len(self), bool)
+        return self.bad[name]
+
+    def ok(self, name: str) -> np.ndarray:
+        """Rows whose cell in ``name`` is filled and valid."""
+        return self.has(name) & ~self.invalid(name)
+
+    def values(self, name: str) -> list:
+        """Parsed cells of ``name`` (None where empty or invalid, or the file lacks it)."""
+        found = self.value.get(name)
+        return found if found is not None else [None] * len(self)
+
+    def numbers(self, name: str) -> np.ndarray:
+        """Parsed numbers of ``name`` as floats (NaN where there is none)."""
+        if name not in self._numbers:
+            self._numbers[name] = np.array(
+                [math.nan if v is None else v for v in self.values(name)], dtype=float
+            )
+        return self._numbers[name]
 
 
 class _Report:
@@ -135,11 +180,12 @@ class _Report:
         )
 
     def cell(
-        self, table: _Table, row: _Row, column: str, message: str, fix: str | None = None
+        self, table: _Table, i: int, column: str, message: str, fix: str | None = None
     ) -> None:
-        value = row.text.get(column) or None
-        self.add(table.path, message, row=row.line, column=column, value=value, fix=fix)
-        row.bad.add(column)
+        """A problem with the cell of row ``i`` in ``column``, which is then invalid."""
+        value = table.texts(column)[i] or None
+        self.add(table.path, message, row=table.lines[i], column=column, value=value, fix=fix)
+        table.invalid(column)[i] = True
 
     def sorted(self) -> list[Problem]:
         return [p for _, _, p in sorted(self.problems, key=lambda t: (t[0], t[1]))]
@@ -180,22 +226,19 @@ def _csv_records(path: Path, text: str, report: _Report) -> tuple[list, bool]:
     records, previous, errors = [], 0, 0
     while True:
         try:
-            cells = next(reader)
-        except StopIteration:
-            break
+            for cells in reader:
+                first, previous = previous + 1, reader.line_num
+                if "".join(cells).strip():  # a record with any non-blank cell
+                    records.append((first, cells))
+                    if len(records) > MAX_ROWS + 1:  # the header and one row too many: enough
+                        return records, errors == 0
+            return records, errors == 0
         except csv.Error as err:
             report.add(path, f"malformed CSV: {err}", row=previous + 1, fix=_QUOTE_FIX)
             errors += 1
             if errors >= _MAX_CSV_ERRORS or reader.line_num == previous:
-                break
+                return records, False
             previous = reader.line_num
-            continue
-        first, previous = previous + 1, reader.line_num
-        if any(cell.strip() for cell in cells):
-            records.append((first, cells))
-            if len(records) > MAX_ROWS + 1:  # the header and one row too many: enough to tell
-                break
-    return records, errors == 0
 
 
 def _suggest(value: str, allowed, otherwise: str) -> str:
@@ -243,34 +286,39 @@ def _read_table(path: Path, spec: schema.FileSpec, report: _Report) -> _Table | 
     index = _read_header(path, spec, header_line, raw_header, report)
     if index is None:
         return None
-    rows = []
+    width, lines, kept = len(raw_header), [], []
     for line, cells in records[1:]:
-        if len(cells) != len(raw_header):
+        if len(cells) != width:
             report.add(
                 path,
-                f"{len(cells)} cells but the header has {len(raw_header)} columns",
+                f"{len(cells)} cells but the header has {width} columns",
                 row=line,
                 fix=_QUOTE_FIX,
             )
             complete = False
             continue
-        row = _Row(line, {})
-        for name, i in index.items():
-            cell = cells[i]
-            row.text[name] = cell.strip()
-            if cell != row.text[name]:
+        lines.append(line)
+        kept.append(cells)
+    columns = list(zip(*kept, strict=True)) if kept else [()] * width
+    text = {}
+    for name, i in index.items():
+        cells = columns[i]
+        stripped = list(map(str.strip, cells))
+        text[name] = stripped
+        # str.strip returns the cell itself when there is nothing to strip.
+        for k in [k for k, (a, b) in enumerate(zip(cells, stripped, strict=True)) if a is not b]:
+            if cells[k] != stripped[k]:
                 report.add(
                     path,
                     "leading/trailing whitespace",
-                    row=line,
+                    row=lines[k],
                     column=name,
-                    value=cell,
-                    fix=f"write {row.text[name]!r}",
+                    value=cells[k],
+                    fix=f"write {stripped[k]!r}",
                 )
-        rows.append(row)
     known = [c for c in spec.names if c in index]
     extra = [c for c in index if c not in spec.names]
-    return _Table(spec, path, header_line, tuple(known), tuple(extra), rows, complete)
+    return _Table(spec, path, header_line, tuple(known), tuple(extra), lines, text, complete)
 
 
 def _read_header(path, spec, line, raw_header, report) -> dict[str, int] | None:
@@ -373,39 +421,77 @@ def _number_fix(text: str) -> str:
     return "write a plain number such as 12.5 (no units, spaces or words)"
 
 
-def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report) -> None:
-    text = row.text.get(column.name, "")
-    row.value[column.name] = None
-    if text == "":
-        if column.cell_required:
+def _parse_column(table: _Table, column: schema.Column, report: _Report) -> list:
+    """The parsed cells of one column (None where empty or invalid).
+
+    Each invalid cell is reported with the first of: required but empty, not allowed, not a
+    finite number, not a number, not a whole number, out of range.
+    """
+    name, texts = column.name, table.texts(column.name)
+    values: list = [None] * len(texts)
+    filled = [i for i, text in enumerate(texts) if text]
+    if column.cell_required and len(filled) < len(texts):
+        for i in np.flatnonzero(~table.has(name)):
             report.cell(
-                table,
-                row,
-                column.name,
-                "empty, but the column is required",
-                fix=f"fill in {column.name}",
+                table, int(i), name, "empty, but the column is required", fix=f"fill in {name}"
             )
-        return
     if column.kind == schema.ENUM:
-        if text not in column.allowed:
-            report.cell(
-                table,
-                row,
-                column.name,
-                f"not allowed; allowed: {', '.join(column.allowed)}",
-                fix=_suggest(text, column.allowed, "use one of the allowed values"),
-            )
-            return
-        row.value[column.name] = text
-        return
+        allowed = set(column.allowed)
+        for i in filled:
+            text = texts[i]
+            if text in allowed:
+                values[i] = text
+            else:
+                report.cell(
+                    table,
+                    i,
+                    name,
+                    f"not allowed; allowed: {', '.join(column.allowed)}",
+                    fix=_suggest(text, column.allowed, "use one of the allowed values"),
+                )
+        return values
     if not column.numeric:
-        row.value[column.name] = text
-        return
+        for i in filled:
+            values[i] = texts[i]
+        return values
+    given = [texts[i] for i in filled]
+    valid = [m is not None for m in map(_NUMBER.fullmatch, given)]
+    if column.kind == schema.INTEGER:
+        whole = map(_INTEGER.fullmatch, given)
+        valid = [v and w is not None for v, w in zip(valid, whole, strict=True)]
+    for i, text, good in zip(filled, given, valid, strict=True):
+        if good:
+            values[i] = float(text)
+        else:
+            _report_number(table, i, column, text, report)
+    # Finite and in range, checked on all numbers at once; the few failures are reported alone.
+    parsed = np.array([math.nan if v is None else v for v in values], dtype=float)
+    with np.errstate(invalid="ignore"):
+        low_fails = (
+            np.zeros(len(values), bool)
+            if column.low is None
+            else (parsed <= column.low if column.low_open else parsed < column.low)
+        )
+        high_fails = (
+            np.zeros(len(values), bool)
+            if column.high is None
+            else (parsed >= column.high if column.high_open else parsed > column.high)
+        )
+    for i in np.flatnonzero(np.isinf(parsed) | low_fails | high_fails):
+        i = int(i)
+        _report_number(table, i, column, texts[i], report)
+        values[i] = None
+    return values
+
+
+def _report_number(table: _Table, i: int, column: schema.Column, text: str, report) -> None:
+    """Report the first problem of a number cell that is not a usable number."""
+    name = column.name
     if _NON_FINITE.fullmatch(text):
         report.cell(
             table,
-            row,
-            column.name,
+            i,
+            name,
             "not a finite number",
             fix="leave the cell empty when the value is missing",
         )
@@ -413,264 +499,309 @@ def _parse_cell(table: _Table, row: _Row, column: schema.Column, report: _Report
     if not _NUMBER.fullmatch(text):
         foreign = schema.foreign_digits(text)
         if foreign is not None:
-            report.cell(table, row, column.name, foreign[0], fix=foreign[1])
+            report.cell(table, i, name, foreign[0], fix=foreign[1])
         else:
-            report.cell(table, row, column.name, "not a number", fix=_number_fix(text))
+            report.cell(table, i, name, "not a number", fix=_number_fix(text))
         return
     value = float(text)
     if not math.isfinite(value):
-        report.cell(table, row, column.name, "not a finite number", fix="check the number")
+        report.cell(table, i, name, "not a finite number", fix="check the number")
         return
     if column.kind == schema.INTEGER and not _INTEGER.fullmatch(text):
-        report.cell(table, row, column.name, "not a whole number", fix="write a count such as 25")
+        report.cell(table, i, name, "not a whole number", fix="write a count such as 25")
         return
-    if not column.in_range(value):
-        report.cell(
-            table,
-            row,
-            column.name,
-            f"out of range: must be {column.range_text()}",
-            fix="check the value against the source",
-        )
-        return
-    row.value[column.name] = value
+    report.cell(
+        table,
+        i,
+        name,
+        f"out of range: must be {column.range_text()}",
+        fix="check the value against the source",
+    )
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _classify_moderators(table: _Table, report: _Report) -> dict[str, str]:
-    """Moderator column -> "numeric" | "categorical"; numeric values parsed into ``row.value``."""
+    """Moderator column -> "numeric" | "categorical"; the values parsed into ``table.value``."""
     kinds = {}
     for name in table.moderators:
-        cells = [(row, row.text[name]) for row in table.rows if row.text[name]]
-        _foreign_digit_numbers(table, name, cells, report)
+        texts = table.texts(name)
+        filled = [i for i, text in enumerate(texts) if text]
+        _foreign_digit_numbers(table, name, filled, report)
         numbers = [
-            _NUMBER.fullmatch(text) is not None and math.isfinite(float(text)) for _, text in cells
+            _NUMBER.fullmatch(texts[i]) is not None and math.isfinite(float(texts[i]))
+            for i in filled
         ]
-        markers = [text.lower() in _MISSING_MARKERS for _, text in cells]
-        if cells and any(markers) and all(n or m for n, m in zip(numbers, markers, strict=True)):
+        markers = [texts[i].lower() in _MISSING_MARKERS for i in filled]
+        if filled and any(markers) and all(n or m for n, m in zip(numbers, markers, strict=True)):
             # A numeric moderator with "NA"-style cells would silently turn categorical.
-            for (row, _), is_marker in zip(cells, markers, strict=True):
+            for i, is_marker in zip(filled, markers, strict=True):
                 if is_marker:
                     report.cell(
                         table,
-                        row,
+                        i,
                         name,
                         "missing-value marker in a numeric moderator column",
                         fix="leave the cell empty",
                     )
         kind = "numeric" if all(numbers) else "categorical"
         kinds[name] = kind
-        for row in table.rows:
-            text = row.text[name]
-            if kind == "numeric":
-                row.value[name] = float(text) if text and name not in row.bad else None
-            else:
-                row.value[name] = text or None
+        if kind == "numeric":
+            bad = table.invalid(name)
+            table.value[name] = [
+                float(text) if text and not bad[i] else None for i, text in enumerate(texts)
+            ]
+        else:
+            table.value[name] = [text or None for text in texts]
     return kinds
 
 
-def _foreign_digit_numbers(table: _Table, name: str, cells: list, report: _Report) -> None:
+def _foreign_digit_numbers(table: _Table, name: str, filled: list, report: _Report) -> None:
     """Report moderator cells that are numbers written in other digits (e.g. '٤٤' for 44).
 
     Read as text they would silently make the column categorical; other text stays a category.
     """
-    for row, text in cells:
+    texts = table.texts(name)
+    for i in filled:
+        text = texts[i]
+        if text.isascii():  # only ASCII digits: nothing to report
+            continue
         foreign = schema.foreign_digits(text)
         if foreign is not None and schema.ascii_number(text) is not None:
-            report.cell(table, row, name, foreign[0], fix=foreign[1])
+            report.cell(table, i, name, foreign[0], fix=foreign[1])
 
 
 # --------------------------------------------------------------------------- rules within a row
+#
+# Each rule runs over all rows at once, in the order the checks of one row are listed; a check
+# reads which cells earlier checks found invalid (table.ok), as it would row by row.
 
 
-def _pair(table, row, first, second, report) -> None:
+def _cells(table: _Table, rows: np.ndarray, column: str, message, fix, report: _Report) -> None:
+    """Report ``column`` of every row in the mask ``rows``.
+
+    ``message`` is text, or a function of the row's position giving it.
+    """
+    for i in np.flatnonzero(rows):
+        i = int(i)
+        report.cell(table, i, column, message(i) if callable(message) else message, fix=fix)
+
+
+def _pair(table: _Table, rows: np.ndarray, first: str, second: str, report: _Report) -> None:
     """Report ``second`` empty while ``first`` is given."""
-    if row.has(first) and not row.has(second):
-        report.cell(
-            table,
-            row,
-            second,
-            f"empty, but {first} is given",
-            fix=f"add {second} or remove {first}",
-        )
+    missing = rows & table.has(first) & ~table.has(second)
+    _cells(
+        table,
+        missing,
+        second,
+        f"empty, but {first} is given",
+        f"add {second} or remove {first}",
+        report,
+    )
 
 
-def _study_rules(table: _Table, row: _Row, report: _Report) -> None:
+def _study_rules(table: _Table, report: _Report) -> None:
+    every = np.ones(len(table), bool)
     for a, b in (
         ("dose", "dose_unit"),
         ("duration", "duration_unit"),
         ("baseline_dpucmgp", "baseline_dpucmgp_stat"),
     ):
-        _pair(table, row, a, b, report)
-        _pair(table, row, b, a, report)
-    if row.value.get("include") == "no" and not row.has("exclusion_reason"):
-        report.cell(
-            table,
-            row,
-            "exclusion_reason",
-            "empty, but include is 'no'",
-            fix="say why the study is left out of the analyses",
-        )
+        _pair(table, every, a, b, report)
+        _pair(table, every, b, a, report)
+    excluded = np.array([v == "no" for v in table.values("include")], bool)
+    _cells(
+        table,
+        excluded & ~table.has("exclusion_reason"),
+        "exclusion_reason",
+        "empty, but include is 'no'",
+        "say why the study is left out of the analyses",
+        report,
+    )
 
 
-def _arm_rules(table: _Table, row: _Row, report: _Report) -> None:
-    v = row.value
-    arm, timepoint = v.get("arm"), v.get("timepoint")
-    if arm == "all" and timepoint is not None and timepoint != "baseline":
-        report.cell(
-            table,
-            row,
-            "arm",
-            f"arm 'all' (whole sample) is allowed only with timepoint "
-            f"'baseline', not '{timepoint}'",
-            fix="give treatment and control rows instead",
-        )
-        return  # n and the summary are beside the point until the row is split
-    if (
-        not row.has("n")
-        and arm is not None
-        and timepoint is not None
-        and not (arm == "all" and timepoint == "baseline")
-    ):
-        report.cell(
-            table,
-            row,
-            "n",
-            "empty; n is required except on arm 'all' baseline rows",
-            fix="give the number analysed in this arm",
-        )
-    if row.has("se") and row.has("sem"):
-        report.cell(
-            table, row, "sem", "both se and sem are given (they are the same thing)", fix="keep one"
-        )
-    _arm_summary_rules(table, row, report)
+def _arm_rules(table: _Table, report: _Report) -> None:
+    arm, timepoint = table.values("arm"), table.values("timepoint")
+    whole = np.array([a == "all" for a in arm], bool)
+    no_arm = np.array([a is None for a in arm], bool)
+    no_time = np.array([t is None for t in timepoint], bool)
+    baseline = np.array([t == "baseline" for t in timepoint], bool)
+    later = whole & ~no_time & ~baseline
+    _cells(
+        table,
+        later,
+        "arm",
+        lambda i: (
+            "arm 'all' (whole sample) is allowed only with timepoint "
+            f"'baseline', not '{timepoint[i]}'"
+        ),
+        "give treatment and control rows instead",
+        report,
+    )
+    rows = ~later  # n and the summary are beside the point until the row is split
+    _cells(
+        table,
+        rows & ~table.has("n") & ~no_arm & ~no_time & ~(whole & baseline),
+        "n",
+        "empty; n is required except on arm 'all' baseline rows",
+        "give the number analysed in this arm",
+        report,
+    )
+    _cells(
+        table,
+        rows & table.has("se") & table.has("sem"),
+        "sem",
+        "both se and sem are given (they are the same thing)",
+        "keep one",
+        report,
+    )
+    _arm_summary_rules(table, rows, timepoint, no_time, baseline, report)
 
 
-def _arm_summary_rules(table: _Table, row: _Row, report: _Report) -> None:
-    v = row.value
+def _arm_summary_rules(table: _Table, rows, timepoint, no_time, baseline, report) -> None:
+    has = table.has
     for a, b in (("q1", "q3"), ("min", "max")):
-        _pair(table, row, a, b, report)
-        _pair(table, row, b, a, report)
+        _pair(table, rows, a, b, report)
+        _pair(table, rows, b, a, report)
     for spread in ("sd", "se", "sem"):
-        if row.has(spread) and not row.has("mean"):
-            report.cell(
-                table,
-                row,
-                spread,
-                f"{spread} is given without a mean",
-                fix=f"add the mean or remove {spread}",
-            )
-    if (row.has("q1") or row.has("q3")) and not row.has("median"):
-        report.cell(
+        _cells(
             table,
-            row,
-            "median",
-            "empty, but quartiles are given",
-            fix="add the median or remove q1/q3",
+            rows & has(spread) & ~has("mean"),
+            spread,
+            f"{spread} is given without a mean",
+            f"add the mean or remove {spread}",
+            report,
         )
-    order = [name for name in ("min", "q1", "median", "q3", "max") if row.ok(name)]
-    for lower, upper in zip(order, order[1:], strict=False):
-        if v[lower] > v[upper]:
-            report.cell(
-                table,
-                row,
-                upper,
-                f"quantiles out of order: {lower} {row.text[lower]} > "
-                f"{upper} {row.text[upper]}; need min ≤ q1 ≤ median ≤ q3 ≤ max",
-                fix="check the numbers and their columns against the source",
-            )
-            break
-    if row.ok("mean") and row.ok("min") and row.ok("max") and not v["min"] <= v["mean"] <= v["max"]:
-        report.cell(
-            table,
-            row,
-            "mean",
-            f"mean outside the range [{row.text['min']}, {row.text['max']}]",
-            fix="check the numbers and their columns against the source",
-        )
-    summary = ("mean", "sd", "se", "sem", "median", "q1", "q3", "min", "max")
-    if any(name in row.bad for name in summary):
-        return  # already reported; a second message about the same cells would only confuse
-    spread = row.has("sd") or row.has("se") or row.has("sem")
-    usable_mean = row.has("mean") and spread
-    usable_median = row.has("median") and (row.has("q1") or row.has("min"))
-    timepoint = v.get("timepoint")
-    if usable_mean or usable_median or timepoint is None:
-        return
-    if timepoint == "baseline" and (row.has("mean") or row.has("median")):
-        return  # a bare baseline level still serves as a moderator
-    if row.has("mean"):
-        report.cell(
-            table,
-            row,
-            "sd",
-            f"empty: a mean without sd, se or sem is allowed only on baseline "
-            f"rows, not '{timepoint}'",
-            fix="add the spread the paper gives (sd, se or sem)",
-        )
-    elif row.has("median"):
-        report.cell(
-            table,
-            row,
-            "q1",
-            f"empty: a median without q1+q3 or min+max is allowed only on "
-            f"baseline rows, not '{timepoint}'",
-            fix="add the quartiles or the range",
-        )
-    else:
-        report.cell(
-            table,
-            row,
-            "mean",
-            "no summary: need mean with sd/se/sem, or median with q1+q3 and/or min+max",
-            fix="fill in what the paper reports, or delete the row",
-        )
-
-
-def _contrast_rules(table: _Table, row: _Row, report: _Report) -> None:
-    v = row.value
-    _pair(table, row, "ci_low", "ci_high", report)
-    _pair(table, row, "ci_high", "ci_low", report)
-    if v.get("measure") in schema.RATIO_MEASURES:
-        for name in ("estimate", "ci_low", "ci_high"):
-            if row.ok(name) and v[name] <= 0:
+    _cells(
+        table,
+        rows & (has("q1") | has("q3")) & ~has("median"),
+        "median",
+        "empty, but quartiles are given",
+        "add the median or remove q1/q3",
+        report,
+    )
+    names = ("min", "q1", "median", "q3", "max")
+    ok = [table.ok(name) for name in names]
+    numbers = [table.numbers(name) for name in names]
+    for i in np.flatnonzero(rows & (np.sum(ok, axis=0) >= 2)):
+        i = int(i)
+        order = [k for k in range(len(names)) if ok[k][i]]
+        for lower, upper in zip(order, order[1:], strict=False):
+            if numbers[lower][i] > numbers[upper][i]:
                 report.cell(
                     table,
-                    row,
-                    name,
-                    f"must be > 0: measure {v['measure']} is a ratio on the natural scale",
-                    fix="give the ratio as reported, or use the log measure "
-                    "(e.g. logRR) for a log ratio",
+                    i,
+                    names[upper],
+                    f"quantiles out of order: {names[lower]} {table.text[names[lower]][i]} > "
+                    f"{names[upper]} {table.text[names[upper]][i]}; "
+                    "need min ≤ q1 ≤ median ≤ q3 ≤ max",
+                    fix="check the numbers and their columns against the source",
                 )
-    if row.ok("ci_low") and row.ok("ci_high"):
-        if v["ci_low"] >= v["ci_high"]:
-            report.cell(
-                table,
-                row,
-                "ci_low",
-                f"ci_low {row.text['ci_low']} is not below ci_high {row.text['ci_high']}",
-                fix="swap them, or check the interval against the source",
-            )
-        elif row.ok("estimate") and not v["ci_low"] <= v["estimate"] <= v["ci_high"]:
-            report.cell(
-                table,
-                row,
-                "estimate",
-                f"outside its CI [{row.text['ci_low']}, {row.text['ci_high']}]",
-                fix="check estimate, CI and measure scale against the source",
-            )
-    if any(name in row.bad for name in ("se", "ci_low", "ci_high", "p_value")):
-        return
-    if not (row.has("se") or row.has("ci_low") or row.has("ci_high") or row.has("p_value")):
-        report.cell(
+                break
+    mean, low, high = table.numbers("mean"), table.numbers("min"), table.numbers("max")
+    with np.errstate(invalid="ignore"):  # NaN where a cell is empty; those rows are not ok
+        inside = (low <= mean) & (mean <= high)
+    _cells(
+        table,
+        rows & table.ok("mean") & table.ok("min") & table.ok("max") & ~inside,
+        "mean",
+        lambda i: f"mean outside the range [{table.text['min'][i]}, {table.text['max'][i]}]",
+        "check the numbers and their columns against the source",
+        report,
+    )
+    summary = ("mean", "sd", "se", "sem", "median", "q1", "q3", "min", "max")
+    # Rows with a cell already reported: a second message about the same cells would only confuse.
+    rows = rows & ~np.any([table.invalid(name) for name in summary], axis=0)
+    spread = has("sd") | has("se") | has("sem")
+    usable_mean = has("mean") & spread
+    usable_median = has("median") & (has("q1") | has("min"))
+    # A bare baseline level still serves as a moderator.
+    bare_baseline = baseline & (has("mean") | has("median"))
+    rows = rows & ~(usable_mean | usable_median | no_time | bare_baseline)
+    _cells(
+        table,
+        rows & has("mean"),
+        "sd",
+        lambda i: (
+            "empty: a mean without sd, se or sem is allowed only on baseline "
+            f"rows, not '{timepoint[i]}'"
+        ),
+        "add the spread the paper gives (sd, se or sem)",
+        report,
+    )
+    _cells(
+        table,
+        rows & ~has("mean") & has("median"),
+        "q1",
+        lambda i: (
+            "empty: a median without q1+q3 or min+max is allowed only on "
+            f"baseline rows, not '{timepoint[i]}'"
+        ),
+        "add the quartiles or the range",
+        report,
+    )
+    _cells(
+        table,
+        rows & ~has("mean") & ~has("median"),
+        "mean",
+        "no summary: need mean with sd/se/sem, or median with q1+q3 and/or min+max",
+        "fill in what the paper reports, or delete the row",
+        report,
+    )
+
+
+def _contrast_rules(table: _Table, report: _Report) -> None:
+    every = np.ones(len(table), bool)
+    _pair(table, every, "ci_low", "ci_high", report)
+    _pair(table, every, "ci_high", "ci_low", report)
+    measure = table.values("measure")
+    ratio = np.array([m in schema.RATIO_MEASURES for m in measure], bool)
+    for name in ("estimate", "ci_low", "ci_high"):
+        with np.errstate(invalid="ignore"):
+            not_positive = table.numbers(name) <= 0
+        _cells(
             table,
-            row,
-            "se",
-            "no uncertainty: need se, ci_low+ci_high, or p_value",
-            fix="add what the paper reports, or delete the row",
+            ratio & table.ok(name) & not_positive,
+            name,
+            lambda i: f"must be > 0: measure {measure[i]} is a ratio on the natural scale",
+            "give the ratio as reported, or use the log measure (e.g. logRR) for a log ratio",
+            report,
         )
+    low, high, estimate = (table.numbers(c) for c in ("ci_low", "ci_high", "estimate"))
+    interval = table.ok("ci_low") & table.ok("ci_high")
+    with np.errstate(invalid="ignore"):  # NaN where a cell is empty; those rows are not ok
+        swapped = interval & (low >= high)
+        inside = (low <= estimate) & (estimate <= high)
+    outside = interval & ~swapped & table.ok("estimate") & ~inside
+    text = table.text
+    _cells(
+        table,
+        swapped,
+        "ci_low",
+        lambda i: f"ci_low {text['ci_low'][i]} is not below ci_high {text['ci_high'][i]}",
+        "swap them, or check the interval against the source",
+        report,
+    )
+    _cells(
+        table,
+        outside,
+        "estimate",
+        lambda i: f"outside its CI [{text['ci_low'][i]}, {text['ci_high'][i]}]",
+        "check estimate, CI and measure scale against the source",
+        report,
+    )
+    uncertainty = ("se", "ci_low", "ci_high", "p_value")
+    reported = np.any([table.invalid(name) for name in uncertainty], axis=0)
+    given = np.any([table.has(name) for name in uncertainty], axis=0)
+    _cells(
+        table,
+        ~reported & ~given,
+        "se",
+        "no uncertainty: need se, ci_low+ci_high, or p_value",
+        "add what the paper reports, or delete the row",
+        report,
+    )
 
 
 _ROW_RULES = {
@@ -685,16 +816,16 @@ _ROW_RULES = {
 
 def _duplicates(table: _Table, key: tuple[str, ...], report: _Report) -> None:
     seen: dict[tuple, int] = {}
-    for row in table.rows:
-        if any(name in row.bad for name in key) or not row.has(key[0]):
+    skip = ~table.has(key[0]) | np.any([table.invalid(name) for name in key], axis=0)
+    for i, k in enumerate(zip(*(table.texts(name) for name in key), strict=True)):
+        if skip[i]:
             continue
-        k = tuple(row.text.get(name, "") for name in key)
         if k in seen:
             if len(key) == 1:
                 report.add(
                     table.path,
                     f"duplicate {key[0]} (first on line {seen[k]})",
-                    row=row.line,
+                    row=table.lines[i],
                     column=key[0],
                     value=k[0],
                     fix=f"make each {key[0]} unique",
@@ -703,45 +834,52 @@ def _duplicates(table: _Table, key: tuple[str, ...], report: _Report) -> None:
                 report.add(
                     table.path,
                     f"duplicate row: same {', '.join(key)} as line {seen[k]}",
-                    row=row.line,
+                    row=table.lines[i],
                     fix="delete it, or tell the rows apart with arm_label/time_months",
                 )
         else:
-            seen[k] = row.line
+            seen[k] = table.lines[i]
+
+
+def _known(table: _Table, column: str) -> dict[str, int]:
+    """Id -> line of every filled cell of ``column`` (the last line where ids repeat)."""
+    return {text: line for text, line in zip(table.texts(column), table.lines, strict=True) if text}
 
 
 def _references(
     table: _Table, column: str, known: dict[str, int], where: str, report: _Report
 ) -> None:
-    for row in table.rows:
-        text = row.text.get(column, "")
-        if text and column not in row.bad and text not in known:
+    bad = table.invalid(column)
+    for i, text in enumerate(table.texts(column)):
+        if text and not bad[i] and text not in known:
             fix = _suggest(text, known, f"add it to {where} or correct the id")
-            report.cell(table, row, column, f"not in {where}", fix=fix)
+            report.cell(table, i, column, f"not in {where}", fix=fix)
 
 
 def _units(arms: _Table, outcomes: _Table | None, report: _Report) -> None:
     declared = {}
     if outcomes is not None and outcomes.complete:
-        for r in outcomes.rows:
-            if r.has("outcome"):
-                declared.setdefault(r.text["outcome"], r.text.get("unit", ""))
+        for outcome, unit in zip(outcomes.texts("outcome"), outcomes.texts("unit"), strict=True):
+            if outcome:
+                declared.setdefault(outcome, unit)
     first: dict[str, tuple[str, int]] = {}
-    for row in arms.rows:
-        outcome, unit = row.text.get("outcome", ""), row.text.get("unit", "")
-        if not outcome or not unit or "unit" in row.bad:
+    bad = arms.invalid("unit")
+    for i, (outcome, unit) in enumerate(
+        zip(arms.texts("outcome"), arms.texts("unit"), strict=True)
+    ):
+        if not outcome or not unit or bad[i]:
             continue
         if declared.get(outcome):
             expected, origin = declared[outcome], "outcomes.csv declares"
         elif outcome in first:
             expected, origin = first[outcome][0], f"line {first[outcome][1]} uses"
         else:
-            first[outcome] = (unit, row.line)
+            first[outcome] = (unit, arms.lines[i])
             continue
         if unit != expected:
             report.cell(
                 arms,
-                row,
+                i,
                 "unit",
                 f"{origin} unit '{expected}' for outcome '{outcome}'; one unit per outcome",
                 fix="convert the numbers, or record them under another outcome id",
@@ -760,10 +898,13 @@ def _provenance(table: _Table, numeric_moderators: list[str], mode: str, report:
     """Check the quotes of ``table``; False when auto mode leaves it unchecked (needs a warning)."""
     checked = [c.name for c in table.spec.columns if c.quote_checked and c.name in table.columns]
     checked += numeric_moderators
-    every_row = table.spec is not schema.STUDIES
-    rows = [r for r in table.rows if every_row or any(r.ok(name) for name in checked)]
+    if table.spec is not schema.STUDIES:
+        rows = np.ones(len(table), bool)
+    else:  # studies.csv rows holding no checked number need no quote
+        rows = np.any([table.ok(name) for name in checked], axis=0) if checked else None
+        rows = np.zeros(len(table), bool) if rows is None else rows
     present = [name for name in schema.PROVENANCE_COLUMNS if name in table.columns]
-    if mode == "off" or not rows:
+    if mode == "off" or not rows.any():
         return True
     if mode == "auto" and not present:
         return False
@@ -776,28 +917,34 @@ def _provenance(table: _Table, numeric_moderators: list[str], mode: str, report:
                 row=table.header_line,
                 fix=f"add a {name} column: every row holding numbers needs source and quote",
             )
-    for row in rows:
-        for name in present:
-            if not row.has(name):
+    # Within a row: empty source, empty quote, then each number in column order (the problems
+    # are sorted by line at the end, so reporting column by column keeps that order).
+    ok = {name: table.ok(name) for name in checked}
+    for name in present:
+        _cells(
+            table,
+            rows & ~table.has(name),
+            name,
+            f"empty, but {why}",
+            "give the DOI, PMID:… or URL"
+            if name == "source"
+            else "copy the passage holding the row's numbers verbatim",
+            report,
+        )
+    if "quote" not in present:
+        return True
+    quotes = table.text["quote"]
+    quoted = rows & table.has("quote")
+    for name in checked:
+        texts = table.text[name] if name in table.text else None
+        for i in np.flatnonzero(quoted & ok[name]):
+            i = int(i)
+            if not number_in_quote(texts[i], quotes[i]):
                 report.cell(
                     table,
-                    row,
+                    i,
                     name,
-                    f"empty, but {why}",
-                    fix="give the DOI, PMID:… or URL"
-                    if name == "source"
-                    else "copy the passage holding the row's numbers verbatim",
-                )
-        if "quote" not in present or not row.has("quote"):
-            continue
-        quote = row.text["quote"]
-        for name in checked:
-            if row.ok(name) and not number_in_quote(row.text[name], quote):
-                report.cell(
-                    table,
-                    row,
-                    name,
-                    f"number {row.text[name]} not found in the quote ({_quote_start(quote)!r})",
+                    f"number {texts[i]} not found in the quote ({_quote_start(quotes[i])!r})",
                     fix="write it exactly as the source does, and quote the passage that holds it",
                 )
     return True
@@ -807,10 +954,9 @@ def _provenance(table: _Table, numeric_moderators: list[str], mode: str, report:
 
 
 def _frame(table: _Table | None, spec: schema.FileSpec, moderators: dict[str, str]) -> pd.DataFrame:
-    rows = table.rows if table is not None else []
     data: dict[str, object] = {}
     for column in spec.columns:
-        values = [row.value.get(column.name) for row in rows]
+        values = table.values(column.name) if table is not None else []
         if column.numeric:
             array = np.array([np.nan if x is None else x for x in values], dtype=float)
             if column.default is not None:
@@ -821,13 +967,13 @@ def _frame(table: _Table | None, spec: schema.FileSpec, moderators: dict[str, st
                 values = [column.default if x is None else x for x in values]
             data[column.name] = pd.Series(values, dtype=object)
     for name, kind in moderators.items():
-        values = [row.value.get(name) for row in rows]
+        values = table.values(name) if table is not None else []
         if kind == "numeric":
             data[name] = np.array([np.nan if x is None else x for x in values], dtype=float)
         else:
             data[name] = pd.Series(values, dtype=object)
     frame = pd.DataFrame(data)
-    frame["line"] = np.array([row.line for row in rows], dtype=np.int64)
+    frame["line"] = np.array(table.lines if table is not None else [], dtype=np.int64)
     return frame
 
 
@@ -841,14 +987,23 @@ def _add_derived(studies: pd.DataFrame) -> pd.DataFrame:
     return studies
 
 
-def _implicit_measure(outcome: str, arms: pd.DataFrame, contrasts: pd.DataFrame) -> str:
-    """An undeclared outcome's measure: the contrasts' own (log) scale when it has only
-    contrasts, all on one scale (e.g. logRR for a user's log risk ratios); otherwise MD."""
-    if (arms["outcome"] == outcome).any():
-        return schema.DEFAULT_MEASURE
-    given = contrasts.loc[contrasts["outcome"] == outcome, "measure"].dropna()
-    scales = {schema.LOG_OF_RATIO.get(m, m) for m in given}
-    return scales.pop() if len(scales) == 1 else schema.DEFAULT_MEASURE
+def _implicit_measures(names: list, arms: pd.DataFrame, contrasts: pd.DataFrame) -> list[str]:
+    """Each undeclared outcome's measure, in the order of ``names``.
+
+    The contrasts' own (log) scale when the outcome has only contrasts, all on one scale (e.g.
+    logRR for a user's log risk ratios); otherwise MD.
+    """
+    with_arms = set(arms["outcome"])
+    scales: dict = {}
+    for outcome, measure in zip(contrasts["outcome"], contrasts["measure"], strict=True):
+        if not pd.isna(measure):
+            scales.setdefault(outcome, set()).add(schema.LOG_OF_RATIO.get(measure, measure))
+    measures = []
+    for name in names:
+        given = scales.get(name, set())
+        one = len(given) == 1 and name not in with_arms
+        measures.append(next(iter(given)) if one else schema.DEFAULT_MEASURE)
+    return measures
 
 
 def _implicit_outcomes(arms: pd.DataFrame, contrasts: pd.DataFrame) -> pd.DataFrame:
@@ -862,9 +1017,7 @@ def _implicit_outcomes(arms: pd.DataFrame, contrasts: pd.DataFrame) -> pd.DataFr
             "description": pd.Series([None] * len(names), dtype=object),
             "unit": pd.Series([units.get(n) for n in names], dtype=object),
             "direction": pd.Series([schema.IMPLICIT_DIRECTION] * len(names), dtype=object),
-            "measure": pd.Series(
-                [_implicit_measure(n, arms, contrasts) for n in names], dtype=object
-            ),
+            "measure": pd.Series(_implicit_measures(names, arms, contrasts), dtype=object),
             "prepost_r": np.full(len(names), schema.DEFAULT_PREPOST_R),
             "line": np.full(len(names), np.nan),
         },
@@ -952,7 +1105,11 @@ def load_records(directory, provenance: str = "auto") -> StudyRecords:
     """
     if provenance not in PROVENANCE_MODES:
         raise ValueError(f"provenance must be one of {PROVENANCE_MODES}, not {provenance!r}")
-    directory = Path(directory)
+    with collector_paused():
+        return _load(Path(directory), provenance)
+
+
+def _load(directory: Path, provenance: str) -> StudyRecords:
     report = _Report()
     paths = _locate_files(directory, report)
     if paths is None:
@@ -968,39 +1125,34 @@ def load_records(directory, provenance: str = "auto") -> StudyRecords:
             continue
         for column in table.spec.columns:
             if column.name in table.columns:
-                for row in table.rows:
-                    _parse_cell(table, row, column, report)
-            else:
-                for row in table.rows:
-                    row.value[column.name] = None
+                table.value[column.name] = _parse_column(table, column, report)
         if table.spec is schema.STUDIES:
             moderators = _classify_moderators(table, report)
         rule = _ROW_RULES.get(name)
-        for row in table.rows:
-            if rule is not None:
-                rule(table, row, report)
+        if rule is not None:
+            rule(table, report)
         if table.spec.duplicate_key:
             _duplicates(table, table.spec.duplicate_key, report)
     studies, outcomes = tables.get(schema.STUDIES.name), tables.get(schema.OUTCOMES.name)
     arms, contrasts = tables.get(schema.ARMS.name), tables.get(schema.CONTRASTS.name)
     data_tables = [t for t in (arms, contrasts) if t is not None]
-    if studies is not None and not studies.rows:
+    if studies is not None and not len(studies):
         report.add(studies.path, "no study rows", fix="add one row per study below the header")
     if (
         data_tables
         and len(data_tables) == len(paths.keys() & {schema.ARMS.name, schema.CONTRASTS.name})
-        and not any(t.rows for t in data_tables)
+        and not any(len(t) for t in data_tables)
     ):
         report.add(
             directory, "arms.csv/contrasts.csv hold no data rows", fix="add the reported results"
         )
     for table in data_tables:
         # Against an unreadable or empty table every reference would be reported: say it once.
-        if studies is not None and studies.complete and studies.rows:
-            known_studies = {r.text["study_id"]: r.line for r in studies.rows if r.has("study_id")}
+        if studies is not None and studies.complete and len(studies):
+            known_studies = _known(studies, "study_id")
             _references(table, "study_id", known_studies, schema.STUDIES.name, report)
         if outcomes is not None and outcomes.complete:
-            known_outcomes = {r.text["outcome"]: r.line for r in outcomes.rows if r.has("outcome")}
+            known_outcomes = _known(outcomes, "outcome")
             _references(table, "outcome", known_outcomes, schema.OUTCOMES.name, report)
     if arms is not None:
         _units(arms, outcomes, report)

@@ -40,6 +40,57 @@ def write_records(directory: Path, studies, contrasts, study_columns) -> Path:
     return directory
 
 
+_ARMS_HEADER = ["study_id", "outcome", "arm", "timepoint", "n", "mean", "sd", "se", "median", "q1"]
+_ARMS_HEADER += ["q3", "unit", "source", "quote"]
+
+
+def write_arm_records(directory: Path, k: int, seed: int = 1) -> Path:
+    """``k`` two-arm trials as a user's arm-level records: four arms.csv rows per trial.
+
+    Treatment and control, each at baseline and at follow-up (mean and SD) or with a change
+    from baseline (mean and SE, every fifth trial); every fifth other trial reports medians with
+    quartiles. Every row carries a source and a quote holding each of its numbers, so validation
+    checks provenance as it does for real records. The planted effect is -0.3 on outcome ``y``.
+    """
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / "studies.csv", ["study_id"], [[f"t{i}"] for i in range(k)])
+    _write(
+        directory / "outcomes.csv",
+        ["outcome", "unit", "direction", "measure"],
+        [["y", "mg/L", "lower_is_better", "MD"]],
+    )
+    rows = []
+    for i in range(k):
+        for arm, shift in (("treatment", -0.3), ("control", 0.0)):
+            n = int(rng.integers(10, 200))
+            base = 10 + rng.normal()
+            follow = base + shift + rng.normal(0, 0.5)
+            for timepoint in ("baseline", "change" if i % 5 == 1 else "followup"):
+                cells = dict.fromkeys(_ARMS_HEADER, "")
+                cells.update(study_id=f"t{i}", outcome="y", arm=arm, timepoint=timepoint, n=str(n))
+                cells.update(unit="mg/L", source=f"PMID:{10_000_000 + i}")
+                spread = rng.uniform(1, 3)
+                if timepoint == "change":
+                    cells.update(mean=f"{follow - base:.2f}", se=f"{spread / n**0.5:.3f}")
+                    quote = f"change {cells['mean']} (SE {cells['se']}), n = {n}"
+                elif i % 5 == 4:
+                    value = base if timepoint == "baseline" else follow
+                    cells.update(median=f"{value:.2f}", q1=f"{value - 0.67 * spread:.2f}")
+                    cells.update(q3=f"{value + 0.67 * spread:.2f}")
+                    quote = (
+                        f"n = {n}: median {cells['median']} (IQR {cells['q1']} to {cells['q3']})"
+                    )
+                else:
+                    value = base if timepoint == "baseline" else follow
+                    cells.update(mean=f"{value:.2f}", sd=f"{spread:.2f}")
+                    quote = f"n = {n}: {cells['mean']} ± {cells['sd']}"
+                cells["quote"] = quote
+                rows.append([cells[c] for c in _ARMS_HEADER])
+    _write(directory / "arms.csv", _ARMS_HEADER, rows)
+    return directory
+
+
 def outlier_records(directory: Path, seed=11, k=24, mu=0.3, tau=0.1, se=0.2, outliers=(3.0, 3.5)):
     """Random-effects data with two gross outliers; the planted pooled effect is ``mu``."""
     rng = np.random.default_rng(seed)

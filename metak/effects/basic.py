@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from metak.effects.arithmetic import squared
+
 __all__ = ["hedges_correction", "hedges_g", "log_ratio_of_means", "mean_difference"]
 
 
@@ -76,7 +78,7 @@ def hedges_g(m1, sd1, n1, m2, sd2, n2):
     df = n1 + n2 - 2
     s_pooled = np.sqrt(((n1 - 1) * sd1**2 + (n2 - 1) * sd2**2) / df)
     yi = hedges_correction(df) * (m1 - m2) / s_pooled
-    vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+    vi = 1 / n1 + 1 / n2 + squared(yi) / (2 * (n1 + n2))
     return yi, vi
 
 

@@ -52,7 +52,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
+from metak.effects.arithmetic import squared
+
 __all__ = [
+    "METHODS",
     "SKEW_SIGMA_LOG",
     "MedianConversion",
     "expected_normal_iqr",
@@ -66,6 +69,13 @@ __all__ = [
 # Log-scale SD of the log-normal used for the skew part of the conversion variance: 0.5 gives
 # skewness ~1.75, "moderately skewed" (Wan 2014 and Luo 2018 simulate log-normal(0, 0.5..1)).
 SKEW_SIGMA_LOG = 0.5
+
+# The methods of each scenario, in words (MedianConversion.method).
+METHODS = {
+    "S1": "mean: Luo 2018 (S1); SD: Wan 2014 (S1)",
+    "S2": "mean: Luo 2018 (S2); SD: Wan 2014 (S2)",
+    "S3": "mean: Luo 2018 (S3); SD: Shi 2020 (S3)",
+}
 
 # Wan 2014 Table 1 covers n <= 50, Table 2 covers Q <= 50 (n = 4Q + 1 <= 201); above them the
 # paper's closed-form approximations are used, as the paper recommends.
@@ -116,11 +126,21 @@ def _expected_order_statistic(k, n):
     return np.trapezoid(_GRID * np.exp(log_density), _GRID, axis=-1)
 
 
+# Values of the functions below already computed, per function and n: metak converts the
+# medians of many studies in several batches, and the quadrature is the costly part.
+_KNOWN: dict = {}
+
+
 def _per_unique(function, n):
     """Evaluate ``function`` once per distinct n (quadrature is the costly part)."""
     n = np.asarray(n, dtype=float)
     values, inverse = np.unique(n, return_inverse=True)
-    return function(values)[inverse].reshape(n.shape)
+    known = _KNOWN.setdefault(function, {})
+    new = [v for v in values.tolist() if v not in known]
+    if new:
+        # Elementwise: a value is the same whichever others are computed with it.
+        known.update(zip(new, function(np.array(new)).tolist(), strict=True))
+    return np.array([known[v] for v in values.tolist()], dtype=float)[inverse].reshape(n.shape)
 
 
 def expected_normal_range(n):
@@ -189,7 +209,7 @@ def _variance_parts(weights, n):
     true_mean = np.exp(s**2 / 2)
     true_sd = np.sqrt((np.exp(s**2) - 1) * np.exp(s**2))
     bias = (np.sum(weights * quantiles, axis=-1) - true_mean) / true_sd
-    return lost_efficiency, bias**2
+    return lost_efficiency, squared(bias)
 
 
 def _extra_variance_per_sd2(weights, n):
@@ -212,8 +232,8 @@ def from_median_range(n, median, minimum, maximum):
     sd = (b - a) / expected_normal_range(n)
     zero = np.zeros_like(w)
     weights = np.stack([w / 2, zero, 1 - w, zero, w / 2], axis=-1)
-    extra = _extra_variance_per_sd2(weights, n) * sd**2
-    return MedianConversion(mean, sd, extra, "mean: Luo 2018 (S1); SD: Wan 2014 (S1)", "S1")
+    extra = _extra_variance_per_sd2(weights, n) * squared(sd)
+    return MedianConversion(mean, sd, extra, METHODS["S1"], "S1")
 
 
 def from_median_iqr(n, median, q1, q3):
@@ -227,8 +247,8 @@ def from_median_iqr(n, median, q1, q3):
     sd = (hi - lo) / expected_normal_iqr(n)
     zero = np.zeros_like(w)
     weights = np.stack([zero, w / 2, 1 - w, w / 2, zero], axis=-1)
-    extra = _extra_variance_per_sd2(weights, n) * sd**2
-    return MedianConversion(mean, sd, extra, "mean: Luo 2018 (S2); SD: Wan 2014 (S2)", "S2")
+    extra = _extra_variance_per_sd2(weights, n) * squared(sd)
+    return MedianConversion(mean, sd, extra, METHODS["S2"], "S2")
 
 
 def from_five_numbers(n, median, q1, q3, minimum, maximum):
@@ -247,8 +267,8 @@ def from_five_numbers(n, median, q1, q3, minimum, maximum):
     theta2 = (2 + 2 / (0.07 * n**0.6)) * special.ndtri((0.75 * n - 0.125) / (n + 0.25))
     sd = (b - a) / theta1 + (hi - lo) / theta2
     weights = np.stack([w1 / 2, w2 / 2, 1 - w1 - w2, w2 / 2, w1 / 2], axis=-1)
-    extra = _extra_variance_per_sd2(weights, n) * sd**2
-    return MedianConversion(mean, sd, extra, "mean: Luo 2018 (S3); SD: Shi 2020 (S3)", "S3")
+    extra = _extra_variance_per_sd2(weights, n) * squared(sd)
+    return MedianConversion(mean, sd, extra, METHODS["S3"], "S3")
 
 
 def mean_sd_from_median(n, median, q1=np.nan, q3=np.nan, minimum=np.nan, maximum=np.nan):

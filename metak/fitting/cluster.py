@@ -261,10 +261,8 @@ class Cluster:
 
 def worker_versions() -> dict[str, str | None]:
     """The versions of metak and of the packages its numbers depend on, in this process."""
-    import metak
-
-    versions: dict[str, str | None] = {"metak": metak.__version__}
-    for name in _NUMERIC_PACKAGES:
+    versions: dict[str, str | None] = {}
+    for name in ("metak", *_NUMERIC_PACKAGES):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -7,6 +7,7 @@ needs: a retry reuses the compiled model instead of compiling it again, as ``pm.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -71,7 +72,10 @@ def _quiet_logger(name: str) -> Iterator[None]:
 def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names) -> xr.Dataset:
     """Prior draws of the reported variables, as a Dataset with dims (chain=1, draw)."""
     # PyMC logs "Sampling: [...]" at INFO for every prior draw; metak prints its own progress.
-    with model, _quiet_logger("pymc.sampling.forward"):
+    with model, _quiet_logger("pymc.sampling.forward"), warnings.catch_warnings():
+        # The likelihood is a Potential (padded rows weigh 0): prior draws must ignore it, which
+        # is exactly what PyMC warns that it does.
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
         # Python mode, not numba: compiling the forward sampler costs 4-14 s per model with an
         # empty cache and saves only ~0.5 s of drawing once cached (measured on the 2-core
         # reference machine); the prior group is for plots, a few thousand draws.

@@ -126,10 +126,12 @@ def _variances(checks: _Checks) -> tuple[np.ndarray, np.ndarray]:
     checks.flag(vi_text & (vi <= 0), "vi", "must be > 0", "check the variance")
     checks.flag(se_text & (se <= 0), "se", "must be > 0", "check the standard error")
     # vi = se * se, as metak.derive computes it from a contrast's SE (bit for bit the same).
-    from_se = np.where(se_text & ~both, se * se, np.nan)
+    with np.errstate(over="ignore"):
+        from_se = np.where(se_text & ~both, se * se, np.nan)
     variance = np.where(vi_text & ~both, vi, from_se)
     tiny = np.isfinite(variance) & (variance > 0) & (variance < _VARIANCE_MIN)
-    huge = se_text & np.isfinite(se) & ~np.isfinite(from_se)
+    with np.errstate(over="ignore"):
+        huge = se_text & ~both & np.isfinite(se) & ~np.isfinite(se * se)
     checks.flag(tiny & vi_text, "vi", "underflows: below 2.2e-308", "check the variance's units")
     checks.flag(tiny & se_text, "se", "its square underflows to 0", "check the SE's units")
     checks.flag(huge, "se", "its square overflows", "check the SE's units")

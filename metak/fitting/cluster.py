@@ -139,6 +139,9 @@ class Cluster:
             scheduler_port=0,
             dashboard_address=None,
             silence_logs=_QUIET,
+            # No dashboard; the scheduler's HTTP endpoints (metrics) on a free local port, not
+            # on 8787, which another cluster (or another metak) may hold.
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         )
         address = self._local.scheduler_address
         env = dict(os.environ)

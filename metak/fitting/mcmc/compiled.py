@@ -67,6 +67,11 @@ class CompiledModels:
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every compiled model (the next analysis of each structure compiles again)."""
+        with self._lock:
+            self._entries.clear()
+
     def _entry(self, shared: SharedModel, clock: PhaseClock) -> tuple[_Entry, bool]:
         with self._lock:
             entry = self._entries.get(shared.key)

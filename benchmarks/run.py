@@ -10,7 +10,8 @@ Benchmarks (issue "Speed"):
   3. MCMC meta-regression for k = 100 and 10,000 (in process, model build + sampling);
   4. the default full `python -m metak fit` on the bundled evidence, cold (empty Numba/PyTensor
      caches) and warm (second run with the same caches);
-  5. peak memory (max RSS) of (4).
+  5. peak memory (max RSS) of (4);
+  6. `python -m metak report` on the results of (4).
 Where `Rscript` with metafor/brms is installed, the same bcg models run there too (ratio column);
 otherwise (or with --no-r) those rows say so and are skipped.
 No timing is asserted anywhere: the numbers are measured and written down, targets beside them.
@@ -412,6 +413,40 @@ def bundled_fit(repeats: int, rows: list, work: Path, extra_args=()):
     )
 
 
+def bundled_report(repeats: int, rows: list, work: Path):
+    """`python -m metak report` on the results of the bundled fit above (whole process: start-up,
+    integrity check, reading the posterior files, the arviz-plots and matplotlib figures)."""
+    results = sorted(work.glob("bundled_*_warm"))
+    if not results:
+        rows.append(
+            {
+                "name": "report for the bundled results",
+                "median": "—",
+                "spread": "—",
+                "target": "—",
+                "met": "skipped",
+                "note": "no bundled results (the bundled fit failed)",
+            }
+        )
+        return
+    times = []
+    for _ in range(repeats):
+        info = _process([sys.executable, "-m", "metak", "report", "--out", results[-1]])
+        if info["rc"] != 0:
+            rows.append(_failed_row("report for the bundled results", info))
+            return
+        times.append(info["seconds"])
+    size = (results[-1] / "report.html").stat().st_size / 2**20
+    rows.append(
+        _row(
+            "report for the bundled results (`metak report` process)",
+            times,
+            ("—", None),
+            f"report.html {size:.1f} MiB; diagnostics figures by arviz-plots",
+        )
+    )
+
+
 R_SCRIPTS = {
     # The same bcg models as the metak rows, priors as in exact_bayes.csv (tau ~ half-normal(1),
     # coefficients ~ normal(0, 10)); brms with metak's default 2 chains x (1000 warm-up + 1000).
@@ -612,12 +647,14 @@ def main(argv=None) -> int:
             mcmc_regression([20], repeats, 200, rows, work)
             medians = bcg_processes(work, repeats, rows)
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
+            bundled_report(repeats, rows, work)
         else:
             medians = bcg_processes(work, repeats, rows)
             exact_alone([10, 100, 1_000, 10_000], max(repeats, 20), rows)
             exact_analysis(max(repeats, 20), rows, work)
             mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
             bundled_fit(min(repeats, 3), rows, work)
+            bundled_report(min(repeats, 3), rows, work)
         r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians, use_r=not args.no_r)
     write_markdown(rows, args.out, "quick" if args.quick else "full", time.perf_counter() - started)
     print(f"wrote {args.out}")

@@ -28,6 +28,7 @@ __all__ = [
     "fit",
     "write_results",
     "AnalysisSpec",
+    "QuestionSpec",
     "Settings",
 ]
 

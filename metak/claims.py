@@ -26,6 +26,7 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -158,12 +159,29 @@ def verdict_for(probability: float) -> str:
     return "uncertain"
 
 
-def load_claims(path) -> pd.DataFrame:
+def load_claims(path: Path | str) -> pd.DataFrame:
     """Read a claims CSV (columns ``claim_id, claim`` required; ``analysis, statement`` to judge).
 
     The file is read by :func:`metak.input_files.read_input_file` (a regular file of at most
-    ``CLAIMS_LIMIT`` bytes). Raises :class:`InputError` for a file that cannot be read that way
-    and naming every row whose statement does not parse.
+    ``CLAIMS_LIMIT`` bytes).
+
+    Parameters
+    ----------
+    path : Path or str
+        The claims file (``claims.csv`` of a study-records directory).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim, every cell text (None where empty), with the optional columns
+        ``analysis``, ``statement``, ``claimant`` and ``source`` added when absent and ``line``,
+        the row's line number in the file.
+
+    Raises
+    ------
+    metak.errors.InputError
+        For a file that cannot be read that way, a missing required column, or naming every row
+        whose statement does not parse.
     """
     table = _read_text_table(path)
     problems = [
@@ -197,7 +215,7 @@ def load_claims(path) -> pd.DataFrame:
     return table
 
 
-def _read_text_table(path) -> pd.DataFrame:
+def _read_text_table(path: Path | str) -> pd.DataFrame:
     data = input_files.read_input_file(
         path, input_files.CLAIMS_LIMIT, what="claims file", missing_fix="check the path"
     )

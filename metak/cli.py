@@ -278,7 +278,9 @@ def _cmd_fit(args) -> int:
     for warning in records.warnings:
         say(f"warning: {warning}")
     outcomes = list(records.outcomes["outcome"])
-    specs, settings, config_path = resolve_analyses(studies_dir, args.config, outcomes)
+    analysis_file = resolve_analyses(studies_dir, args.config, outcomes)
+    specs, settings = analysis_file.analyses, analysis_file.settings
+    config_path = analysis_file.path
     options = {"seed": args.seed, "draws": args.draws, "tune": args.tune}
     options |= {"chains": args.chains, "jobs": args.jobs}
     settings = replace(
@@ -293,6 +295,7 @@ def _cmd_fit(args) -> int:
         only=args.analysis,
         method=args.method,
         progress=None if args.quiet else say,
+        questions=analysis_file.questions,
     )
     fitted = time.perf_counter()
     manifest = build_manifest(

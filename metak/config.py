@@ -1,4 +1,5 @@
-"""Read the analysis file (TOML) into :class:`~metak.spec.AnalysisSpec` objects and settings.
+"""Read the analysis file (TOML) into :class:`~metak.spec.AnalysisSpec` objects, settings and
+the questions the report answers first (:class:`~metak.spec.QuestionSpec`).
 
 This module only maps TOML tables onto the spec constructors: which keys exist is taken from the
 dataclasses themselves, and every value is checked by the constructors (:mod:`metak.spec`), so
@@ -11,15 +12,24 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from metak.errors import ConfigError, InputError
 from metak.input_files import CONFIG_LIMIT, read_input_file
-from metak.spec import NAME_MAX_LENGTH, AnalysisSpec, DeficiencySpec, Settings, safe_name
+from metak.spec import (
+    NAME_MAX_LENGTH,
+    AnalysisSpec,
+    DeficiencySpec,
+    QuestionSpec,
+    Settings,
+    check_questions,
+    safe_name,
+)
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "AnalysisFile",
     "load_config",
     "parse_config",
     "default_specs",
@@ -31,6 +41,20 @@ DEFAULT_CONFIG_NAME = "analyses.toml"
 
 _ANALYSIS_KEYS = tuple(item.name for item in fields(AnalysisSpec))
 _DEFICIENCY_KEYS = tuple(item.name for item in fields(DeficiencySpec))
+_QUESTION_KEYS = tuple(item.name for item in fields(QuestionSpec))
+_TOP_LEVEL_KEYS = ("analysis", "settings", "question")
+
+
+@dataclass(frozen=True)
+class AnalysisFile:
+    """What an analysis file holds: the analyses (file order), the run settings, the questions
+    the report answers first (``[[question]]``, checked against the analyses) and the file it
+    came from (None for the default analyses)."""
+
+    analyses: tuple[AnalysisSpec, ...]
+    settings: Settings
+    questions: tuple[QuestionSpec, ...] = ()
+    path: Path | None = None
 
 
 def _fail(where: str, message: str, fix: str | None = None) -> ConfigError:
@@ -90,8 +114,22 @@ def _settings(table: object, source: str) -> Settings:
         raise ConfigError(f"{source}: {err}") from None
 
 
-def parse_config(text: str, source: str = "<config>") -> tuple[list[AnalysisSpec], Settings]:
-    """Parse analysis-file text into the analyses and the run settings.
+def _question(table: object, index: int, source: str) -> QuestionSpec:
+    where = f"{source}: question {index + 1}"
+    if not isinstance(table, dict):
+        raise _fail(where, "[[question]] must be a table")
+    _unknown_key(table, _QUESTION_KEYS, where, "key ")
+    missing = [key for key in ("text", "analysis", "parameter") if key not in table]
+    if missing:
+        raise _fail(where, f"missing key {missing[0]!r}", "give text, analysis and parameter")
+    try:
+        return QuestionSpec(**table)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def parse_config(text: str, source: str = "<config>") -> AnalysisFile:
+    """Parse analysis-file text into the analyses, the run settings and the questions.
 
     Parameters
     ----------
@@ -102,7 +140,8 @@ def parse_config(text: str, source: str = "<config>") -> tuple[list[AnalysisSpec
 
     Returns
     -------
-    tuple of (list of AnalysisSpec, Settings)
+    AnalysisFile
+        ``analyses``, ``settings`` and ``questions`` (``path`` is None: see :func:`load_config`).
 
     Raises
     ------
@@ -115,12 +154,12 @@ def parse_config(text: str, source: str = "<config>") -> tuple[list[AnalysisSpec
         raise _fail(source, f"not valid TOML: {err}") from None
     except RecursionError:
         raise _fail(source, "arrays or tables nested too deeply", "flatten the file") from None
-    unknown = sorted(set(data) - {"analysis", "settings"})
+    unknown = sorted(set(data) - set(_TOP_LEVEL_KEYS))
     if unknown:
         raise _fail(
             source,
             f"unknown top-level key {unknown[0]!r}",
-            "use [[analysis]] tables and one [settings]",
+            "use [[analysis]] and [[question]] tables and one [settings]",
         )
     tables = data.get("analysis", [])
     if not isinstance(tables, list) or not tables:
@@ -138,10 +177,19 @@ def parse_config(text: str, source: str = "<config>") -> tuple[list[AnalysisSpec
             f"analysis name {duplicated[0]!r} is used twice",
             "give every analysis its own name",
         )
-    return specs, _settings(data.get("settings", {}), source)
+    settings = _settings(data.get("settings", {}), source)
+    tables = data.get("question", [])
+    if not isinstance(tables, list):
+        raise _fail(source, "question must be [[question]] tables")
+    questions = [_question(table, i, source) for i, table in enumerate(tables)]
+    try:
+        questions = check_questions(questions, specs)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return AnalysisFile(tuple(specs), settings, questions)
 
 
-def load_config(path: Path) -> tuple[list[AnalysisSpec], Settings]:
+def load_config(path: Path) -> AnalysisFile:
     """Read and parse an analysis file (see :func:`parse_config`)."""
     path = Path(path)
     try:
@@ -155,7 +203,8 @@ def load_config(path: Path) -> tuple[list[AnalysisSpec], Settings]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise _fail(str(path), f"not UTF-8 (byte {err.start})", "save the file as UTF-8") from None
-    return parse_config(text, str(path))
+    parsed = parse_config(text, str(path))
+    return AnalysisFile(parsed.analyses, parsed.settings, parsed.questions, path)
 
 
 def default_name(outcome: str) -> str:
@@ -181,18 +230,17 @@ def default_specs(outcomes) -> list[AnalysisSpec]:
     ]
 
 
-def resolve_analyses(
-    studies_dir: Path, config_path: Path | None, outcomes
-) -> tuple[list[AnalysisSpec], Settings, Path | None]:
+def resolve_analyses(studies_dir: Path, config_path: Path | None, outcomes) -> AnalysisFile:
     """The analyses to run: ``config_path``, else ``<studies>/analyses.toml``, else RE per outcome.
 
     Returns
     -------
-    tuple of (specs, settings, the analysis file used or None)
+    AnalysisFile
+        With ``path`` the analysis file used, or None for the default analyses (no questions:
+        the report then asks one per analysis).
     """
     if config_path is None and (Path(studies_dir) / DEFAULT_CONFIG_NAME).is_file():
         config_path = Path(studies_dir) / DEFAULT_CONFIG_NAME
     if config_path is None:
-        return default_specs(outcomes), Settings(), None
-    specs, settings = load_config(config_path)
-    return specs, settings, Path(config_path)
+        return AnalysisFile(tuple(default_specs(outcomes)), Settings())
+    return load_config(Path(config_path))

@@ -6,6 +6,9 @@ and exits with ``err.exit_code``. Programming errors stay ordinary exceptions (a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 __all__ = [
     "EXIT_OK",
     "EXIT_BAD_INPUT",
@@ -37,11 +40,39 @@ class MetakError(Exception):
 
 
 class Problem:
-    """One problem found in an input file: where it is, what is wrong, how to fix it."""
+    """One problem found in an input file: where it is, what is wrong, how to fix it.
+
+    ``str(problem)`` is the one line shown to the user:
+    ``file:row, column C, value 'V': message; fix: F`` (absent parts left out).
+
+    Parameters
+    ----------
+    file : str or Path
+        The file (or directory) the problem is in.
+    message : str
+        What is wrong, e.g. ``"must be > 0"``.
+    row : int, optional
+        The 1-based line number in ``file`` (the header is line 1).
+    column : str, optional
+        The column name.
+    value : object, optional
+        The offending cell value as read (long text is cut in the message).
+    fix : str, optional
+        What the user should do about it.
+    """
 
     __slots__ = ("file", "row", "column", "value", "message", "fix")
 
-    def __init__(self, file, message, *, row=None, column=None, value=None, fix=None):
+    def __init__(
+        self,
+        file: str | Path,
+        message: str,
+        *,
+        row: int | None = None,
+        column: str | None = None,
+        value: object = None,
+        fix: str | None = None,
+    ) -> None:
         self.file = str(file)
         self.row = row
         self.column = column
@@ -71,11 +102,17 @@ class Problem:
 
 
 class InputError(MetakError):
-    """Bad study records: carries every problem found, one line each."""
+    """Bad study records: carries every problem found, one line each.
+
+    Parameters
+    ----------
+    problems : Problem or iterable of Problem
+        What was found; ``str(err)`` is their lines joined by newlines.
+    """
 
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, problems):
+    def __init__(self, problems: Problem | Iterable[Problem]) -> None:
         if isinstance(problems, Problem):
             problems = [problems]
         self.problems = list(problems)

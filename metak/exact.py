@@ -22,14 +22,18 @@ This module needs numpy and scipy only; it must never import PyMC (a test checks
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from scipy import special
 
 from metak.errors import ConfigError
 from metak.priors import Prior, parse_prior
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "fit_exact",
@@ -57,6 +61,21 @@ _PRUNE = 1e-13
 # Rows of the grid x study matrix computed at a time (bounds memory for k = 10,000).
 _CHUNK_ELEMENTS = 2_000_000
 
+# A coefficient prior as fit_exact accepts it: a Prior, its text, or None for a flat prior.
+_CoefPrior = Prior | str | None
+# The coefficients' priors: one for all, one per coefficient in order, or by name.
+_CoefPriors = _CoefPrior | Sequence[_CoefPrior] | Mapping[str, _CoefPrior]
+# A CDF on scalars (or arrays, element-wise).
+_Cdf = Callable[[float], float | np.ndarray]
+
+
+class _Statement(Protocol):
+    """What :meth:`ExactPosterior.prob_statement` reads (e.g. :class:`metak.claims.Statement`)."""
+
+    parameter: str
+    op: str
+    low: float
+
 
 # ---------------------------------------------------------------------------------------------
 # Typed results
@@ -76,7 +95,7 @@ class ParameterSummary:
     p_gt0: float | None = None  # P(quantity > 0), for quantities that can be negative
     mode: float | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | float | None]:
         """The fields as a plain dict (one row of a summary table)."""
         return dict(self.__dict__)
 
@@ -91,27 +110,29 @@ class NormalMixture:
 
     @property
     def mean(self) -> float:
+        """The mixture's mean."""
         return float(self.weights @ self.means)
 
     @property
     def sd(self) -> float:
+        """The mixture's standard deviation."""
         second = self.weights @ (self.sds**2 + self.means**2)
         return float(math.sqrt(max(second - self.mean**2, 0.0)))
 
-    def cdf(self, x) -> np.ndarray | float:
+    def cdf(self, x: ArrayLike) -> np.ndarray | float:
         """P(X <= x), vectorised over ``x``."""
         x = np.asarray(x, dtype=float)
         out = special.ndtr((x[..., None] - self.means) / self.sds) @ self.weights
         return float(out) if out.ndim == 0 else out
 
-    def pdf(self, x) -> np.ndarray | float:
+    def pdf(self, x: ArrayLike) -> np.ndarray | float:
         """Density at ``x``, vectorised over ``x``."""
         x = np.asarray(x, dtype=float)
         z = (x[..., None] - self.means) / self.sds
         out = (np.exp(-0.5 * z**2) / (self.sds * math.sqrt(2 * math.pi))) @ self.weights
         return float(out) if out.ndim == 0 else out
 
-    def quantile(self, q) -> np.ndarray | float:
+    def quantile(self, q: ArrayLike) -> np.ndarray | float:
         """Inverse CDF (by safeguarded Newton iteration on the mixture CDF)."""
         q_arr = np.atleast_1d(np.asarray(q, dtype=float))
         out = _mixture_quantiles(self.weights, self.means[:, None], self.sds[:, None], q_arr)[:, 0]
@@ -122,6 +143,7 @@ class NormalMixture:
         return _prob_from_cdf(self.cdf, op, low, high)
 
     def summary(self, name: str) -> ParameterSummary:
+        """Mean, SD, 2.5/50/97.5 % quantiles and P(X > 0), labelled ``name``."""
         q025, q50, q975 = self.quantile(np.array([0.025, 0.5, 0.975]))
         return ParameterSummary(
             name,
@@ -191,7 +213,14 @@ class _Conjugate:
     proper: bool
 
     @classmethod
-    def build(cls, y, v, X, prior_mean, prior_prec) -> _Conjugate:
+    def build(
+        cls,
+        y: np.ndarray,
+        v: np.ndarray,
+        X: np.ndarray,
+        prior_mean: np.ndarray,
+        prior_prec: np.ndarray,
+    ) -> _Conjugate:
         k, p = X.shape
         tau2_0 = max(float(np.var(y)) - float(np.median(v)), 0.0) if k > 1 else 0.0
         sw = 1.0 / np.sqrt(v + tau2_0)
@@ -212,7 +241,7 @@ class _Conjugate:
             bool(np.all(prior_prec > 0)),
         )
 
-    def __call__(self, tau) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self, tau: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(mean (n, p), cov (n, p, p), log marginal likelihood (n,))`` at each tau."""
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         k, p = self.X.shape
@@ -265,7 +294,7 @@ def _simpson_weights(n: int) -> np.ndarray:
 
 
 def _grid_nodes(lo: float, hi: float, n: int, c: float) -> np.ndarray:
-    """n nodes on [lo, hi], uniform in u = asinh(tau / c)."""
+    """The ``n`` nodes on [lo, hi], uniform in u = asinh(tau / c)."""
     nodes = c * np.sinh(np.linspace(math.asinh(lo / c), math.asinh(hi / c), n))
     nodes[0], nodes[-1] = lo, hi
     return nodes
@@ -291,7 +320,9 @@ def _quadrature(nodes: np.ndarray, c: float, thin: int = 1) -> np.ndarray:
 _ZOOM_POINTS = 33
 
 
-def _zoom_max(logpost, a: float, b: float, xtol: float) -> tuple[float, float]:
+def _zoom_max(
+    logpost: Callable[[np.ndarray], np.ndarray], a: float, b: float, xtol: float
+) -> tuple[float, float]:
     """Maximiser of ``logpost`` (vectorised over tau) on [a, b] and its value, by zooming.
 
     Each step evaluates 33 points at once and keeps the two intervals around the best one (the
@@ -311,7 +342,13 @@ def _zoom_max(logpost, a: float, b: float, xtol: float) -> tuple[float, float]:
             return best_x, best_f
 
 
-def _tau_grid(logpost, lower: float, upper: float, scale: float, points: int):
+def _tau_grid(
+    logpost: Callable[[np.ndarray], np.ndarray],
+    lower: float,
+    upper: float,
+    scale: float,
+    points: int,
+) -> tuple[np.ndarray, float, float, float]:
     """Choose the quadrature grid for p(tau | y) adaptively.
 
     A coarse log-spaced pass over many orders of magnitude (plus the lower end of the prior's
@@ -378,7 +415,9 @@ def _tau_grid(logpost, lower: float, upper: float, scale: float, points: int):
 # ---------------------------------------------------------------------------------------------
 
 
-def _mixture_quantiles(weights, means, sds, probs) -> np.ndarray:
+def _mixture_quantiles(
+    weights: np.ndarray, means: np.ndarray, sds: np.ndarray, probs: ArrayLike
+) -> np.ndarray:
     """Quantiles of m normal mixtures sharing ``weights`` (G,); ``means``, ``sds`` are (G, m).
 
     Safeguarded Newton iteration on the mixture CDF, all mixtures and probabilities at once.
@@ -421,7 +460,7 @@ def _prune(weights: np.ndarray) -> np.ndarray:
     return weights > _PRUNE * weights.max()
 
 
-def _prob_from_cdf(cdf, op: str, low: float, high: float | None) -> float:
+def _prob_from_cdf(cdf: _Cdf, op: str, low: float, high: float | None) -> float:
     """P(statement) for a continuous distribution with the given CDF."""
     if op in ("<", "<="):
         return float(cdf(low))
@@ -435,13 +474,25 @@ def _prob_from_cdf(cdf, op: str, low: float, high: float | None) -> float:
     raise ValueError(f"unknown comparison {op!r}; use <, <=, >, >=, in or outside")
 
 
-def typical_within_variance(v, X=None) -> float:
+def typical_within_variance(v: ArrayLike, X: ArrayLike | None = None) -> float:
     """The "typical" within-study variance s^2 used for I^2 = tau^2 / (tau^2 + s^2).
 
     Higgins & Thompson (2002): ``s^2 = (k - 1) sum(w) / ((sum w)^2 - sum(w^2))``, w = 1/v. With
     moderators, the generalisation used by metafor: ``s^2 = (k - p) / tr(P)``, ``P = W - W X
     (X'WX)^-1 X'W``, which equals Higgins-Thompson for an intercept-only X. With k <= p (no
     residual degrees of freedom) the harmonic mean of v is used instead.
+
+    Parameters
+    ----------
+    v : array_like
+        Within-study variances (k,), > 0, in the squared unit of the effect sizes.
+    X : array_like, optional
+        (k, p) design matrix; default a column of ones (no moderators).
+
+    Returns
+    -------
+    float
+        s^2, in the unit of ``v``.
     """
     v = np.asarray(v, dtype=float)
     k = v.size
@@ -494,18 +545,22 @@ class ExactPosterior:
 
     @property
     def k(self) -> int:
+        """The number of effect sizes."""
         return int(self._model.y.size)
 
     @property
     def y(self) -> np.ndarray:
+        """The effect sizes (k,)."""
         return self._model.y
 
     @property
     def v(self) -> np.ndarray:
+        """Their within-study variances (k,)."""
         return self._model.v
 
     @property
     def X(self) -> np.ndarray:
+        """The (k, p) design matrix."""
         return self._model.X
 
     # -- summaries ------------------------------------------------------------------------
@@ -517,12 +572,18 @@ class ExactPosterior:
         except KeyError:
             raise ValueError(f"no parameter {name!r}; have {', '.join(self.summaries)}") from None
 
-    def summary_rows(self) -> list[dict]:
+    def summary_rows(self) -> list[dict[str, str | float | None]]:
         """All summaries as plain dicts (one table row each)."""
         return [s.as_dict() for s in self.summaries.values()]
 
-    def conditional(self, tau) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """b | y, tau at each tau: ``(mean (n, p), covariance (n, p, p), log p(y | tau) (n,))``."""
+    def conditional(self, tau: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The conditional b | y, tau at each of n values of tau.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(mean (n, p), covariance (n, p, p), log p(y | tau) (n,))``.
+        """
         return self._model(tau)
 
     # -- distributions --------------------------------------------------------------------
@@ -535,7 +596,7 @@ class ExactPosterior:
                 f"no coefficient {name!r}; have {', '.join(self.coef_names)}"
             ) from None
 
-    def _x(self, x) -> np.ndarray:
+    def _x(self, x: ArrayLike | None) -> np.ndarray:
         p = len(self.coef_names)
         if x is None:
             if p != 1:
@@ -546,7 +607,7 @@ class ExactPosterior:
             raise ValueError(f"x has {x.size} values, the model has {p} coefficients")
         return x
 
-    def _mixture(self, means, variances) -> NormalMixture:
+    def _mixture(self, means: np.ndarray, variances: np.ndarray) -> NormalMixture:
         keep = _prune(self.tau_weights)
         w = self.tau_weights[keep]
         return NormalMixture(w / w.sum(), means[keep], np.sqrt(variances[keep]))
@@ -556,12 +617,16 @@ class ExactPosterior:
         j = self._index(name)
         return self._mixture(self.cond_mean[:, j], self.cond_cov[:, j, j])
 
-    def linear_mixture(self, x) -> NormalMixture:
-        """The posterior of the mean effect ``x'b`` at covariates ``x`` (no heterogeneity added)."""
+    def linear_mixture(self, x: ArrayLike) -> NormalMixture:
+        """The posterior of the mean effect ``x'b`` at covariates ``x`` (no heterogeneity added).
+
+        ``x`` has one value per coefficient, in the order of ``coef_names`` (1 for the intercept,
+        moderators centred as in the design matrix).
+        """
         x = self._x(x)
         return self._mixture(self.cond_mean @ x, np.einsum("i,gij,j->g", x, self.cond_cov, x))
 
-    def predictive(self, x=None) -> NormalMixture:
+    def predictive(self, x: ArrayLike | None = None) -> NormalMixture:
         """The predictive distribution of a new study's true effect at covariates ``x``.
 
         ``theta_new | y ~ mixture of N(x'bhat(tau), x'Sigma(tau)x + tau^2)``; ``x`` may be
@@ -571,17 +636,17 @@ class ExactPosterior:
         var = np.einsum("i,gij,j->g", x, self.cond_cov, x) + self.tau_grid**2
         return self._mixture(self.cond_mean @ x, var)
 
-    def tau_cdf(self, t) -> np.ndarray | float:
+    def tau_cdf(self, t: ArrayLike) -> np.ndarray | float:
         """Posterior CDF of tau (interpolated on the grid)."""
         out = np.interp(t, self.tau_grid, self._tau_cdf, left=0.0, right=1.0)
         return float(out) if np.ndim(out) == 0 else out
 
-    def tau_quantile(self, q) -> np.ndarray | float:
+    def tau_quantile(self, q: ArrayLike) -> np.ndarray | float:
         """Posterior quantiles of tau."""
         out = np.interp(q, self._tau_cdf, self.tau_grid)
         return float(out) if np.ndim(out) == 0 else out
 
-    def _cdf_of(self, parameter: str):
+    def _cdf_of(self, parameter: str) -> _Cdf:
         if parameter in self.coef_names:
             return self.coef_mixture(parameter).cdf
         s2 = self.within_variance
@@ -603,13 +668,28 @@ class ExactPosterior:
     def prob(self, parameter: str, op: str, low: float, high: float | None = None) -> float:
         """Exact posterior probability of a statement, e.g. ``prob("mu", "<", 0)``.
 
-        ``parameter`` is a coefficient name, ``tau``, ``tau2``, ``I2`` or ``theta_new`` (model
-        without moderators); ``op`` is ``<``, ``<=``, ``>``, ``>=``, ``in`` or ``outside``
-        (the last two with ``[low, high]``).
+        Parameters
+        ----------
+        parameter : str
+            A coefficient name, ``tau``, ``tau2``, ``I2`` (a proportion) or ``theta_new`` (model
+            without moderators).
+        op : {"<", "<=", ">", ">=", "in", "outside"}
+            The comparison; ``in`` and ``outside`` need ``high``.
+        low, high : float
+            The value compared with, or the interval ``[low, high]``.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            For an unknown parameter or comparison, or an interval with ``high < low``.
         """
         return _prob_from_cdf(self._cdf_of(parameter), op, low, high)
 
-    def prob_statement(self, statement) -> float:
+    def prob_statement(self, statement: _Statement) -> float:
         """:meth:`prob` for an object with ``parameter``, ``op``, ``low``, ``high`` (a claim)."""
         return self.prob(
             statement.parameter, statement.op, statement.low, getattr(statement, "high", None)
@@ -626,6 +706,16 @@ class ExactPosterior:
         quantiles, so by default every ``thin``-th grid node is used (Simpson's rule on a 10 times
         coarser grid still integrates these smooth mixtures to about 1e-8; ``thin=1`` for the
         full grid).
+
+        Parameters
+        ----------
+        thin : int
+            Use every ``thin``-th node of the tau grid (1: all of them).
+
+        Returns
+        -------
+        StudyEffects
+            Mean, SD and 2.5/50/97.5 % quantiles of each study's effect, in data order.
         """
         rule = _quadrature(self.tau_grid, self._grid_c, thin) * self.tau_density
         keep = rule > _PRUNE * rule.max()
@@ -652,10 +742,26 @@ class ExactPosterior:
             out["q025"][sl], out["q50"][sl], out["q975"][sl] = qs
         return StudyEffects(**out)
 
-    def sample(self, n: int, rng: np.random.Generator, x_new=None) -> ExactDraws:
+    def sample(
+        self, n: int, rng: np.random.Generator, x_new: ArrayLike | None = None
+    ) -> ExactDraws:
         """Draw ``n`` independent samples of (tau, b) and, with ``x_new``, a new study's effect.
 
         tau is drawn from its grid CDF, then b from the exact conditional b | y, tau at that tau.
+
+        Parameters
+        ----------
+        n : int
+            Number of draws.
+        rng : numpy.random.Generator
+            Source of randomness.
+        x_new : array_like, optional
+            Covariates of a new study (one value per coefficient, as :meth:`linear_mixture`);
+            when given, ``theta_new`` is drawn too.
+
+        Returns
+        -------
+        ExactDraws
         """
         tau = np.interp(rng.uniform(size=n), self._tau_cdf, self.tau_grid)
         mean, cov, _ = self._model(tau)
@@ -673,7 +779,7 @@ class ExactPosterior:
 # ---------------------------------------------------------------------------------------------
 
 
-def _as_prior(value, what: str) -> Prior | None:
+def _as_prior(value: object, what: str) -> Prior | None:
     if value is None or isinstance(value, Prior):
         return value
     if isinstance(value, str):
@@ -681,7 +787,7 @@ def _as_prior(value, what: str) -> Prior | None:
     raise TypeError(f"{what} must be a Prior, prior text or None, got {value!r}")
 
 
-def _coef_priors(coef_priors, names: tuple[str, ...]) -> tuple[Prior | None, ...]:
+def _coef_priors(coef_priors: _CoefPriors, names: tuple[str, ...]) -> tuple[Prior | None, ...]:
     if coef_priors is None or isinstance(coef_priors, (Prior, str)):
         priors = (_as_prior(coef_priors, "coef_priors"),) * len(names)
     elif isinstance(coef_priors, Mapping):
@@ -715,11 +821,11 @@ def _coef_priors(coef_priors, names: tuple[str, ...]) -> tuple[Prior | None, ...
 
 
 def fit_exact(
-    y,
-    v,
-    X=None,
+    y: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike | None = None,
     coef_names: Sequence[str] | None = None,
-    coef_priors=None,
+    coef_priors: _CoefPriors = None,
     tau_prior: Prior | str = "halfnormal(0.5)",
     grid_size: int = 2001,
 ) -> ExactPosterior:
@@ -754,6 +860,12 @@ def fit_exact(
     ConfigError
         For a coefficient prior that is not normal, a tau prior that allows negative values or
         has infinite density at 0, or coefficients that the data and priors do not identify.
+    ValueError
+        For data of the wrong shape or not finite (``v`` must be > 0), coefficient names that
+        are not distinct or are reserved (``tau``, ``tau2``, ``I2``, ``theta_new``), or
+        coefficient priors that do not match the coefficients.
+    TypeError
+        For a prior that is neither a Prior, prior text nor None.
     """
     y = np.asarray(y, dtype=float).ravel()
     v = np.asarray(v, dtype=float).ravel()
@@ -796,7 +908,7 @@ def fit_exact(
     prior_prec = np.array([1.0 / p.params[1] ** 2 if p else 0.0 for p in priors])
     model = _Conjugate.build(y, v, X, prior_mean, prior_prec)
 
-    def logpost(t):
+    def logpost(t: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
             return tau_prior.logpdf(t) + model(t)[2]
 

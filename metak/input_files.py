@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from metak.errors import InputError, Problem
@@ -98,7 +99,9 @@ def _link_problem(path: Path, error: OSError | None, mode: int | None, want: str
     )
 
 
-def _stat_problem(path: Path, want: str, is_wanted, missing: Problem, fix: str) -> Problem | None:
+def _stat_problem(
+    path: Path, want: str, is_wanted: Callable[[int], bool], missing: Problem, fix: str
+) -> Problem | None:
     """None when ``path`` (following links) is what ``is_wanted`` accepts, else the problem."""
     try:
         linked = stat.S_ISLNK(os.lstat(path).st_mode)
@@ -120,7 +123,7 @@ def _stat_problem(path: Path, want: str, is_wanted, missing: Problem, fix: str) 
 
 
 def file_problem(
-    path, *, what: str = "file", missing_fix: str = "check the path"
+    path: Path | str, *, what: str = "file", missing_fix: str = "check the path"
 ) -> Problem | None:
     """Why ``path`` is not a regular file (or a link to one) metak may read, or None.
 
@@ -145,7 +148,7 @@ def file_problem(
     )
 
 
-def directory_problem(path) -> Problem | None:
+def directory_problem(path: Path | str) -> Problem | None:
     """Why ``path`` is not a directory (or a link to one), or None.
 
     Parameters
@@ -189,7 +192,7 @@ def _too_big(path: Path, size: str, limit: int, what: str) -> InputError:
 
 
 def read_input_file(
-    path, limit: int, *, what: str = "file", missing_fix: str = "check the path"
+    path: Path | str, limit: int, *, what: str = "file", missing_fix: str = "check the path"
 ) -> bytes:
     """The bytes of a user's input file, read safely (see the module docstring).
 

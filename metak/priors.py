@@ -49,11 +49,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from metak.distributions import distribution
+from metak.distributions import Distribution, distribution
 from metak.errors import ConfigError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = [
     "FAMILIES",
@@ -150,9 +154,11 @@ def _problem(family: str, values: tuple[float, ...] | None) -> str | None:
 
 
 def _unusable(prior: Prior) -> str | None:
-    """Why the prior cannot be used in double precision (e.g. ``lognormal(1000, 1)``, whose
-    median overflows), or None. A density that is infinite at a boundary of the support (beta or
-    gamma shapes below 1) is a proper prior and is accepted."""
+    """Why the prior cannot be used in double precision, or None.
+
+    E.g. ``lognormal(1000, 1)``, whose median overflows. A density that is infinite at a boundary
+    of the support (beta or gamma shapes below 1) is a proper prior and is accepted.
+    """
     with np.errstate(all="ignore"):
         median = float(prior.ppf(0.5))
         density = float(prior.logpdf(median)) if math.isfinite(median) else math.nan
@@ -164,6 +170,15 @@ def _unusable(prior: Prior) -> str | None:
 @dataclass(frozen=True)
 class Prior:
     """A prior distribution: ``family`` (see :data:`FAMILIES`) and its ``params`` in order.
+
+    Parameters
+    ----------
+    family : str
+        A key of :data:`FAMILIES` (the canonical name: :func:`parse_prior` accepts other
+        spellings).
+    params : tuple of float
+        The parameters in the order of :data:`FAMILIES` (PyMC's parameterisation); stored as
+        floats.
 
     Raises
     ------
@@ -223,24 +238,37 @@ class Prior:
     # -- numerics ----------------------------------------------------------------------------
 
     @cached_property
-    def _dist(self):
+    def _dist(self) -> Distribution:
         # Built once per prior; scipy.special formulas, not scipy.stats (see metak.distributions).
         return distribution(self.family, self.params)
 
-    def logpdf(self, x) -> np.ndarray:
+    def logpdf(self, x: ArrayLike) -> np.ndarray:
         """Log density at ``x`` (``-inf`` outside the support)."""
         return np.asarray(self._dist.logpdf(np.asarray(x, dtype=float)), dtype=float)
 
-    def cdf(self, x) -> np.ndarray:
+    def cdf(self, x: ArrayLike) -> np.ndarray:
         """Cumulative distribution function at ``x``."""
         return np.asarray(self._dist.cdf(np.asarray(x, dtype=float)), dtype=float)
 
-    def ppf(self, q) -> np.ndarray:
+    def ppf(self, q: ArrayLike) -> np.ndarray:
         """Quantile function at probabilities ``q``."""
         return np.asarray(self._dist.ppf(np.asarray(q, dtype=float)), dtype=float)
 
-    def rvs(self, size, rng: np.random.Generator) -> np.ndarray:
-        """Random draws (by inverse CDF, so every family uses ``rng`` the same way)."""
+    def rvs(self, size: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Random draws (by inverse CDF, so every family uses ``rng`` the same way).
+
+        Parameters
+        ----------
+        size : int or tuple of int
+            Shape of the array of draws.
+        rng : numpy.random.Generator
+            Source of the uniform draws (one per value).
+
+        Returns
+        -------
+        numpy.ndarray
+            Draws of shape ``size``.
+        """
         return self.ppf(rng.uniform(size=size))
 
     @property
@@ -260,6 +288,16 @@ def parse_prior(text: str) -> Prior:
     """Parse prior text such as ``"normal(0, 10)"`` or ``"halfnormal(sigma=0.5)"``.
 
     Parameters may be given in order or by name; family names ignore case, ``_`` and ``-``.
+
+    Parameters
+    ----------
+    text : str
+        ``family(p1, p2)`` or ``family(name=value, ...)``; numbers in ASCII digits.
+
+    Returns
+    -------
+    Prior
+        The checked prior; ``str()`` of it parses back to an equal one.
 
     Raises
     ------
@@ -330,7 +368,9 @@ class UnitInformationSD:
 _KNOWN_UISD = {"SMD": 2.0}
 
 
-def unit_information_sd(vi, n_total=None, measure: str | None = None) -> UnitInformationSD:
+def unit_information_sd(
+    vi: ArrayLike, n_total: ArrayLike | None = None, measure: str | None = None
+) -> UnitInformationSD:
     """Estimate the unit information SD from within-study variances and total sample sizes.
 
     σ_U = sqrt(Σ n_i / Σ (1/v_i)) over studies with a known sample size: Röver et al. (2021,
@@ -353,6 +393,12 @@ def unit_information_sd(vi, n_total=None, measure: str | None = None) -> UnitInf
         The value, ``method`` (``"sample_size"``, ``"measure"`` or ``"assumed_n"``) and a one-line
         ``note``. When no sample size is known and the measure has no known σ_U, σ_U is computed
         as if every study had :data:`ASSUMED_N_WHEN_UNKNOWN` participants, and the note says so.
+
+    Raises
+    ------
+    ValueError
+        When ``vi`` is empty or holds a variance that is not finite and > 0, or ``n_total`` has
+        another length (programming errors: effect sizes are checked before).
     """
     vi = np.asarray(vi, dtype=float).ravel()
     if vi.size == 0 or not np.all(np.isfinite(vi) & (vi > 0)):
@@ -392,9 +438,28 @@ def default_priors(
 ) -> dict[str, Prior]:
     """The default priors for an outcome with unit information SD ``unit_sd``.
 
-    Returns keys ``mu``, ``intercept``, ``slope``, ``tau`` and ``nu`` (see the module docstring
-    for the choices and their sources), plus one slope prior per moderator in ``moderator_sds``,
-    scaled so that a one-SD change in the moderator has the prior of the overall effect.
+    See the module docstring for the choices and their sources.
+
+    Parameters
+    ----------
+    unit_sd : float
+        The outcome's unit information SD σ_U (:func:`unit_information_sd`), in the unit of the
+        effect sizes; > 0.
+    moderator_sds : mapping of str to float, optional
+        Standard deviation of each moderator across studies, in the moderator's unit. Entries
+        that are not finite and > 0 are skipped (those moderators get the ``slope`` prior).
+
+    Returns
+    -------
+    dict of str to Prior
+        Keys ``mu``, ``intercept``, ``slope``, ``tau`` and ``nu``, plus one slope prior per
+        moderator in ``moderator_sds``, scaled so that a one-SD change in the moderator has the
+        prior of the overall effect.
+
+    Raises
+    ------
+    ValueError
+        When ``unit_sd`` is not a finite number > 0.
     """
     unit_sd = float(unit_sd)
     if not (math.isfinite(unit_sd) and unit_sd > 0):

@@ -1,4 +1,4 @@
-"""Provenance: is a number cell written, digit for digit, in the row's verbatim quote?
+"""Provenance: whether a number cell is written, digit for digit, in the row's verbatim quote.
 
 The rules (see "Provenance" in README.md, section "Study records: the CSV schema"):
 

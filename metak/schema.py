@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "Column",
@@ -188,23 +190,23 @@ class FileSpec:
         return _COLUMN_INDEX[self.name][name]
 
 
-def _text(name, **kw):
+def _text(name: str, **kw: Any) -> Column:
     return Column(name, TEXT, **kw)
 
 
-def _enum(name, allowed, **kw):
+def _enum(name: str, allowed: Iterable[str], **kw: Any) -> Column:
     return Column(name, ENUM, allowed=tuple(allowed), **kw)
 
 
-def _number(name, **kw):
+def _number(name: str, **kw: Any) -> Column:
     return Column(name, NUMBER, **kw)
 
 
-def _integer(name, **kw):
+def _integer(name: str, **kw: Any) -> Column:
     return Column(name, INTEGER, **kw)
 
 
-def _required_text(name):
+def _required_text(name: str) -> Column:
     return Column(name, TEXT, header_required=True, cell_required=True)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 
 from metak.errors import ConfigError
@@ -29,10 +29,16 @@ __all__ = [
     "DeficiencySpec",
     "AnalysisSpec",
     "Settings",
+    "QuestionSpec",
+    "QUESTION_BENEFIT",
+    "PROBABILITY_PARAMETER",
     "safe_name",
     "SELECTION_SIDES",
     "CumulativeDirichlet",
     "SelectionSpec",
+    "level_name",
+    "question_parameters",
+    "check_questions",
 ]
 
 MODEL_KINDS = ("random_effects", "robust", "meta_regression", "joint")
@@ -519,3 +525,139 @@ class SelectionSpec:
     def n_intervals(self) -> int:
         """Number of p-value intervals (cut-points + 1)."""
         return len(self.cutpoints) + 1
+
+
+# The deficiency analyses' summary parameter holding P(more deficient, more benefit).
+PROBABILITY_PARAMETER = "p_more_deficient_more_benefit"
+
+# Which sign of a question's parameter is a benefit, when the outcome's direction does not say
+# (``benefit`` of a question): "lower" or "higher" values are better.
+QUESTION_BENEFIT = ("lower", "higher")
+# A question heads a block of the report: one line of plain words.
+QUESTION_TEXT_MAX = 300
+_PARAMETER_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(\[[^\]\[]+\])?")
+
+
+def level_name(level: float) -> str:
+    """Summary parameter name of the effect at a baseline level, e.g. ``effect_at_300``."""
+    return f"effect_at_{level:g}"
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    """A question the report answers first: which parameter of which analysis answers it.
+
+    ``text`` is the question in plain words (one line, e.g. "Does vitamin K slow coronary
+    calcification?"); ``analysis`` names an analysis of the run and ``parameter`` one of its
+    summary parameters (``mu``, ``intercept``, a slope, ``effect_at_300``, ``mu[pwv_cf]``, ...;
+    :func:`question_parameters`). ``benefit`` says which sign of the parameter is a benefit
+    (``"lower"`` or ``"higher"``) when the outcome's direction of benefit does not (e.g. a joint
+    model's link coefficient); by default it follows the outcome's direction.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the question and the key, with a fix.
+    """
+
+    text: str
+    analysis: str
+    parameter: str
+    benefit: str | None = None
+
+    def __post_init__(self) -> None:
+        where = "question"
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise _fail(where, f"text must be non-empty text, got {self.text!r}")
+        if len(self.text) > QUESTION_TEXT_MAX or any(c in self.text for c in "\r\n"):
+            raise _fail(
+                where,
+                f"text {self.text[:40]!r}... is not one line of at most {QUESTION_TEXT_MAX} "
+                "characters",
+                "ask the question in one short sentence",
+            )
+        where = f"question {self.text!r}"
+        safe_name(self.analysis, f"{where}: analysis")
+        if not isinstance(self.parameter, str) or not _PARAMETER_PATTERN.fullmatch(self.parameter):
+            raise _fail(
+                where,
+                f"parameter {self.parameter!r} is not a summary parameter name",
+                'use a name of summary.csv\'s parameter column, e.g. "mu" or "mu[pwv_cf]"',
+            )
+        if self.benefit is not None and self.benefit not in QUESTION_BENEFIT:
+            raise _fail(
+                where,
+                f"benefit {self.benefit!r} is not allowed",
+                f"use {' or '.join(repr(b) for b in QUESTION_BENEFIT)}, or leave it out",
+            )
+
+
+def question_parameters(spec: AnalysisSpec) -> tuple[str, ...]:
+    """The summary parameters of ``spec`` a question may ask about.
+
+    Categorical moderators' slopes are named ``<column>[<level>]`` with levels known only from
+    the data, so any ``<column>[...]`` is accepted for them (as ``<column>[*]`` here).
+    """
+    if spec.model == "joint":
+        names = [f"{kind}[{o}]" for o in spec.outcomes for kind in ("mu", "tau")]
+        names += [
+            f"corr[{a},{b}]" for i, a in enumerate(spec.outcomes) for b in spec.outcomes[i + 1 :]
+        ]
+        if spec.link_biomarker is not None:
+            names += [f"gamma_link[{o}]" for o in spec.outcomes if o != spec.link_biomarker]
+        return tuple(names)
+    names = ["intercept" if spec.model == "meta_regression" else "mu"]
+    for moderator in spec.moderators:
+        names += [moderator, f"{moderator}[*]"]
+    names += ["tau", "tau2", "I2", "theta_new"]
+    if spec.model == "robust":
+        names.append("nu")
+    if spec.deficiency is not None:
+        names.append(DEFICIENCY_MODERATOR)
+        names += [level_name(level) for level in spec.deficiency.levels]
+        names.append(PROBABILITY_PARAMETER)
+    return tuple(names)
+
+
+def check_questions(
+    questions: Sequence[QuestionSpec], specs: Sequence[AnalysisSpec]
+) -> tuple[QuestionSpec, ...]:
+    """Check that every question names an analysis of ``specs`` and one of its parameters.
+
+    Returns
+    -------
+    tuple of QuestionSpec
+        The questions, in order.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the question, with the analyses or parameters to choose from.
+    """
+    by_name = {spec.name: spec for spec in specs}
+    checked = []
+    for question in questions:
+        if not isinstance(question, QuestionSpec):
+            raise ConfigError(f"questions must be QuestionSpec objects, got {question!r}")
+        where = f"question {question.text!r}"
+        spec = by_name.get(question.analysis)
+        if spec is None:
+            raise _fail(
+                where,
+                f"analysis {question.analysis!r} is not in the analysis file",
+                f"use one of {', '.join(by_name) or '(no analyses)'}",
+            )
+        allowed = question_parameters(spec)
+        categorical = question.parameter.split("[", 1)[0] + "[*]"
+        if question.parameter not in allowed and not (
+            "[" in question.parameter and categorical in allowed
+        ):
+            shown = [name for name in allowed if not name.endswith("[*]")]
+            raise _fail(
+                where,
+                f"parameter {question.parameter!r} is not a parameter of analysis "
+                f"{spec.name!r} ({spec.model})",
+                f"use one of {', '.join(shown)}",
+            )
+        checked.append(question)
+    return tuple(checked)

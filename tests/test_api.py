@@ -15,7 +15,7 @@ import pytest
 import metak
 from metak.config import parse_config
 from metak.errors import ConfigError
-from metak.spec import AnalysisSpec, DeficiencySpec, Settings
+from metak.spec import AnalysisSpec, DeficiencySpec, QuestionSpec, Settings
 
 BASE = Path(__file__).parent / "data" / "records_base"
 
@@ -127,3 +127,34 @@ def test_deficiency_and_settings_are_checked_when_built():
         Settings(chains=0)
     with pytest.raises(ConfigError, match=r"name '\.\./x' is not allowed"):
         AnalysisSpec(name="../x", outcome="y")
+
+
+def test_questions_from_python_and_file_give_the_same_message(records):
+    """A question on an analysis that does not exist: the same words from metak.fit and from
+    the analysis file (which adds its name)."""
+    question = QuestionSpec(text="Q?", analysis="nope", parameter="mu")
+    with pytest.raises(ConfigError) as from_api:
+        metak.fit(records, config=[_spec()], questions=[question])
+    text = (
+        "[[analysis]]\nname = 're'\noutcome = 'pwv_cf'\n"
+        "[[question]]\ntext = 'Q?'\nanalysis = 'nope'\nparameter = 'mu'\n"
+    )
+    with pytest.raises(ConfigError) as from_file:
+        parse_config(text, "cfg.toml")
+    assert "analysis 'nope' is not in the analysis file" in str(from_api.value)
+    assert str(from_file.value) == f"cfg.toml: {from_api.value}"
+    with pytest.raises(ConfigError, match=r"benefit 'up' is not allowed"):
+        QuestionSpec(text="Q?", analysis="re", parameter="mu", benefit="up")
+
+
+def test_questions_reach_the_fit_result(records, tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text(
+        '[[analysis]]\nname = "re"\noutcome = "pwv_cf"\n'
+        '[[question]]\ntext = "Does it work?"\nanalysis = "re"\nparameter = "mu"\n',
+        encoding="utf-8",
+    )
+    result = metak.fit(records, config=metak.load_analyses(path))
+    assert result.questions == (QuestionSpec("Does it work?", "re", "mu"),)
+    again = metak.fit(records, config=path, questions=[])
+    assert again.questions == ()

@@ -1,5 +1,10 @@
 """The package's shape: no import cycles (counting imports inside functions too), every module
-listed in docs/architecture.md, and ruff's lint and format checks clean."""
+listed in docs/architecture.md, and ruff's lint and format checks clean.
+
+Imports under ``if TYPE_CHECKING:`` are not counted: they never run, and exist only so that
+annotations can name a type of a module that must not be imported at run time (it would close a
+cycle, or cost start-up time).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import ast
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +31,34 @@ def _modules() -> dict[str, Path]:
     return {_module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """Whether an ``if`` test is ``TYPE_CHECKING`` or ``typing.TYPE_CHECKING``."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` (as ``ast.walk``) except the bodies of ``if TYPE_CHECKING:``.
+
+    The ``else`` branch of such an ``if`` does run, so it is walked.
+    """
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """Every metak module ``name`` imports, wherever the import statement is (functions too)."""
+    """Every metak module ``name`` imports at run time, wherever the import statement is
+    (functions too); imports under ``if TYPE_CHECKING:`` never run and are left out."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -86,6 +115,31 @@ def test_cycle_finder_finds_a_planted_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
     assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_imports_counts_runtime_imports_and_skips_type_checking_blocks(tmp_path):
+    source = tmp_path / "a.py"
+    source.write_text(
+        "import typing\n"
+        "from typing import TYPE_CHECKING\n"
+        "from metak import b\n"
+        "if TYPE_CHECKING:\n"
+        "    from metak import c\n"
+        "if typing.TYPE_CHECKING:\n"
+        "    import metak.d\n"
+        "else:\n"
+        "    import metak.e\n"
+        "def f():\n"
+        "    if TYPE_CHECKING:\n"
+        "        import metak.f\n"
+        "    import metak.g\n"
+        "if True:\n"
+        "    from . import h\n",
+        encoding="utf-8",
+    )
+    modules = {f"metak.{letter}": source for letter in "abcdefgh"}
+    found = _imports("metak.a", source, modules)
+    assert found == {"metak.b", "metak.e", "metak.g", "metak.h"}
 
 
 def test_no_import_cycles():

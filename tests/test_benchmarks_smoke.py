@@ -41,6 +41,7 @@ def test_benchmark_quick_run_writes_a_results_table(tmp_path):
         "bcg RE `metak fit` process, mcmc",
         "bundled `metak fit`, cold",
         "peak memory",
+        "report for the bundled results",
     ):
         assert name in text, name
     assert (

@@ -1,20 +1,25 @@
-"""The report in a real headless Chromium: renders, loads nothing external, logs no errors.
+"""The report in a real headless Chromium at 1400 px: what a reader sees first, what is laid out,
+what is loaded.
 
-Three checks, each with Chromium's own machinery:
+Checks, each with Chromium's own machinery:
 
-- ``--screenshot`` writes ``test-artifacts/report.png`` (1280 × 4000) for a human to look at;
-- ``--dump-dom`` gives the DOM after parsing: every section is there and no ``<script>`` element
-  exists (a study named ``<script>…`` must stay text);
 - the Chrome DevTools Protocol over ``--remote-debugging-pipe`` (file descriptors 3 and 4, so no
-  websocket package is needed) records every network request, failed load, console message,
-  uncaught exception and browser log entry while the page loads. Only the page's own ``file://``
-  URL may be requested, and nothing may be logged at warning level or above.
+  websocket package is needed) sets a 1400 × 900 viewport, takes screenshots of the first screen
+  and of the top of the page (kept in ``test-artifacts/``, git-ignored, for a human to look at)
+  and measures the laid-out page: the first screen shows the answers with their units, every
+  table shows all its columns, and no figure's axis mixes units (each figure's ``data-axes``);
+- the same protocol records every network request, failed load, console message, uncaught
+  exception and browser log entry while the page loads: only the page's own ``file://`` URL may
+  be requested, and nothing may be logged at warning level or above;
+- ``--dump-dom`` gives the DOM after parsing: every section is there and no ``<script>`` element
+  exists (a study named ``<script>…`` must stay text).
 
 Without Chromium the tests skip, except under CI (env ``CI`` set), where they fail.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
@@ -28,13 +33,24 @@ from pathlib import Path
 
 import pytest
 
-from metak.report import build_report
-from tests.report_fixture import make_results
+from tests.report_fixture import built_report
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("question", "forest", "posterior", "metaregression", "diagnostics", "summary", "claims")
+ARTIFACTS = REPO / "test-artifacts"
+SECTIONS = (
+    "answers",
+    "analyses",
+    "forest",
+    "posterior",
+    "metaregression",
+    "diagnostics",
+    "summary",
+    "claims",
+)
+WIDTH, FIRST_SCREEN = 1400, 900  # CSS pixels: a laptop browser window
+TOP_OF_PAGE = 4000  # height of the second screenshot
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -69,8 +85,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory) -> Path:
-    return build_report(make_results(tmp_path_factory.mktemp("browser"), converged=False))
+def page() -> Path:
+    results, _, _ = built_report()
+    return results / "report.html"
 
 
 def _run(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
@@ -158,6 +175,44 @@ class DevTools:
                 return True
         return False
 
+    def open(self, url: str, width: int, height: int) -> str:
+        """Open ``url`` in a new tab with a ``width`` x ``height`` viewport; return the session."""
+        target = self.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
+        for domain in ("Page", "Network", "Runtime", "Log"):
+            self.send(f"{domain}.enable", session=session)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=session,
+        )
+        self.send("Page.navigate", {"url": url}, session=session)
+        assert self.wait_for("Page.loadEventFired", LOAD_TIMEOUT), "page never finished loading"
+        return session
+
+    def evaluate(self, session: str, expression: str):
+        """The JSON value of a JavaScript expression evaluated in the page."""
+        reply = self.send(
+            "Runtime.evaluate",
+            {"expression": expression, "returnByValue": True},
+            session=session,
+        )
+        assert "exceptionDetails" not in reply, reply["exceptionDetails"]
+        return reply["result"].get("value")
+
+    def screenshot(self, session: str, path: Path, height: int | None = None) -> None:
+        """A PNG of the viewport, or of the top ``height`` pixels of the page."""
+        params = {"format": "png"}
+        if height is not None:
+            params |= {
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+            }
+        data = self.send("Page.captureScreenshot", params, session=session)["data"]
+        path.write_bytes(base64.b64decode(data))
+
     def drain(self, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
@@ -182,14 +237,7 @@ def load_and_listen(chromium: str, url: str, workdir: Path) -> tuple[list[str], 
     """Load ``url``; return (every requested URL, every problem logged) as the browser saw them."""
     tools = DevTools(chromium, workdir / "profile-cdp", workdir / "chromium-cdp.log")
     try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Page", "Network", "Runtime", "Log"):
-            tools.send(f"{domain}.enable", session=session)
-        tools.send("Page.navigate", {"url": url}, session=session)
-        assert tools.wait_for("Page.loadEventFired", LOAD_TIMEOUT), "page never finished loading"
+        tools.open(url, WIDTH, FIRST_SCREEN)
         tools.drain(SETTLE)
     finally:
         tools.close()
@@ -221,20 +269,74 @@ def _png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def test_screenshot(chromium, page, tmp_path):
-    artifacts = REPO / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    shot = artifacts / "report.png"
-    shot.unlink(missing_ok=True)
-    result = _run(
-        chromium,
-        tmp_path / "profile",
-        f"--screenshot={shot}",
-        "--window-size=1280,4000",
-        page.as_uri(),
-    )
-    assert shot.is_file(), f"no screenshot; chromium said: {result.stderr[-2000:]}"
-    assert _png_size(shot) == (1280, 4000)
+@pytest.fixture(scope="module")
+def laid_out(chromium, page, tmp_path_factory):
+    """The page in a 1400 x 900 viewport: screenshots written, measurements taken."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    work = tmp_path_factory.mktemp("chromium")
+    tools = DevTools(chromium, work / "profile", work / "chromium.log")
+    try:
+        session = tools.open(page.as_uri(), WIDTH, FIRST_SCREEN)
+        for name, height in (("report-first-screen.png", None), ("report.png", TOP_OF_PAGE)):
+            (ARTIFACTS / name).unlink(missing_ok=True)
+            tools.screenshot(session, ARTIFACTS / name, height)
+        measured = tools.evaluate(session, MEASURE)
+    finally:
+        tools.close()
+    return measured
+
+
+# What the tests read off the laid-out page (plain DOM measurements).
+MEASURE = """(() => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return {top: r.top, bottom: r.bottom,
+    left: r.left, right: r.right}; };
+  return {
+    viewport: {width: window.innerWidth, height: window.innerHeight},
+    sections: [...document.querySelectorAll('main > section')].map(s => ({id: s.id, ...box(s)})),
+    answers: [...document.querySelectorAll('#answers article.answer')].map(a => ({
+      unit: a.dataset.unit, text: a.innerText, ...box(a)})),
+    tables: [...document.querySelectorAll('.table-wrap')].map(w => ({
+      section: w.closest('section').id, scroll: w.scrollWidth, client: w.clientWidth,
+      lastHeader: box(w.querySelector('thead th:last-child')), wrap: box(w)})),
+    figures: [...document.querySelectorAll('figure[data-axes]')].map(f => ({
+      id: f.id, axes: JSON.parse(f.dataset.axes)})),
+  };
+})()"""
+
+
+def test_screenshots(laid_out):
+    assert _png_size(ARTIFACTS / "report-first-screen.png") == (WIDTH, FIRST_SCREEN)
+    assert _png_size(ARTIFACTS / "report.png") == (WIDTH, TOP_OF_PAGE)
+    assert laid_out["viewport"] == {"width": WIDTH, "height": FIRST_SCREEN}
+
+
+def test_first_screen_shows_the_answers_with_units(laid_out):
+    """The answers are the first section, start on the first screen, and each answer that is on
+    it (at least the first) is whole and states its number in its unit."""
+    sections = laid_out["sections"]
+    assert sections[0]["id"] == "answers" and sections[0]["top"] < FIRST_SCREEN / 3
+    shown = [a for a in laid_out["answers"] if a["bottom"] <= FIRST_SCREEN]
+    assert shown, "no whole answer on the first screen"
+    for answer in shown:
+        assert answer["unit"] and f" {answer['unit']} (95% credible interval" in answer["text"]
+
+
+def test_every_table_shows_all_its_columns(laid_out):
+    """At 1400 px no table scrolls sideways: the summary table's last column (ESS tail) is
+    inside its box."""
+    tables = laid_out["tables"]
+    assert any(t["section"] == "summary" for t in tables)
+    for table in tables:
+        assert table["scroll"] <= table["client"], table
+        assert table["lastHeader"]["right"] <= table["wrap"]["right"] + 0.5, table
+
+
+def test_no_figure_on_the_page_mixes_units(laid_out):
+    figures = laid_out["figures"]
+    assert figures
+    for figure in figures:
+        for axis in figure["axes"]:
+            assert len(axis["units"]) <= 1 and len(axis["outcomes"]) <= 1, figure
 
 
 def test_dom_has_every_section_and_no_script(chromium, page, tmp_path):

@@ -201,8 +201,8 @@ def test_numbers_that_break_the_arithmetic_name_the_cell():
 
 
 def _spec_from_toml(body: str) -> AnalysisSpec:
-    specs, _ = parse_config(f'[[analysis]]\nname = "a"\noutcome = "y"\n{body}\n', "analyses.toml")
-    return specs[0]
+    parsed = parse_config(f'[[analysis]]\nname = "a"\noutcome = "y"\n{body}\n', "analyses.toml")
+    return parsed.analyses[0]
 
 
 def test_arm_defaults_to_the_mean_change_the_same_from_toml_and_python():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,9 @@ from metak.derive import compute_arm_effects
 from metak.errors import ConfigError
 from metak.fitting.deficiency import DEFICIENCY_MODERATOR, DeficiencyInputs, moderator_inputs
 from metak.spec import CENTER_MAX_ABS, AnalysisSpec
+
+if TYPE_CHECKING:
+    from metak.records import StudyRecords
 
 __all__ = ["AnalysisData", "build_analysis_data"]
 
@@ -51,10 +55,11 @@ class AnalysisData:
     centers: tuple[float, ...] = ()
     # The deficiency moderator's imputation inputs (deficiency analyses only).
     deficiency: DeficiencyInputs | None = None
-    excluded: dict = field(default_factory=dict)  # study_id -> reason
+    excluded: dict[str, str] = field(default_factory=dict)  # study_id -> reason
     notes: tuple[str, ...] = ()
-    directions: dict = field(default_factory=dict)  # outcome -> direction of benefit
-    outcome_meta: dict = field(default_factory=dict)  # outcome -> {"description", "unit", "family"}
+    directions: dict[str, str] = field(default_factory=dict)  # outcome -> direction of benefit
+    # outcome -> {"description", "unit", "family"} (None where outcomes.csv gives none)
+    outcome_meta: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
     @property
     def direction(self) -> str:
@@ -67,28 +72,35 @@ class AnalysisData:
 
     @property
     def k(self) -> int:
+        """The number of effect-size rows."""
         return len(self.y)
 
     @property
     def n_studies(self) -> int:
+        """The number of distinct studies (a multi-arm study has several rows)."""
         return len(set(self.study_id))
 
     @property
     def missing_mask(self) -> np.ndarray:
+        """(k, number of moderators) booleans: True where a moderator value is missing."""
         if self.X is None:
             return np.zeros((self.k, 0), dtype=bool)
         return np.isnan(self.X)
 
     @property
     def needs_imputation(self) -> bool:
+        """True when a moderator value is missing (left only for in-model imputation)."""
         return bool(self.missing_mask.any())
 
     @property
     def has_uncertain_r(self) -> bool:
+        """True when some row's variance depends on an uncertain pre-post correlation."""
         return bool(np.isfinite(self.dvi_dr).any())
 
 
-def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd.DataFrame, dict]:
+def _select_rows(
+    effects: pd.DataFrame, records: StudyRecords, spec: AnalysisSpec
+) -> tuple[pd.DataFrame, dict[str, str]]:
     targets = spec.outcomes if spec.model == "joint" else (spec.outcome,)
     known = set(records.outcomes["outcome"])
     for target in targets:
@@ -132,8 +144,11 @@ def _select_rows(effects: pd.DataFrame, records, spec: AnalysisSpec) -> tuple[pd
 
 
 def _row_labels(rows: pd.DataFrame, joint: bool) -> tuple[str, ...]:
-    """Study id per row; the comparison is appended where a study has several rows of one
-    outcome (multi-arm), the outcome in joint analyses. Linear in the number of rows."""
+    """Study id per row, made unique.
+
+    The comparison is appended where a study has several rows of one outcome (multi-arm), the
+    outcome in joint analyses. Linear in the number of rows.
+    """
     studies = [str(sid) for sid in rows["study_id"]]
     outcomes = [str(outcome) for outcome in rows["outcome"]]
     comparisons = list(rows["comparison"]) if "comparison" in rows else [None] * len(rows)
@@ -150,8 +165,8 @@ def _row_labels(rows: pd.DataFrame, joint: bool) -> tuple[str, ...]:
 
 
 def _moderator_columns(
-    rows, records, spec, notes
-) -> tuple[list[str], np.ndarray, np.ndarray, list[float]]:
+    rows: pd.DataFrame, records: StudyRecords, spec: AnalysisSpec, notes: list[str]
+) -> tuple[list[str], np.ndarray]:
     """Raw moderator matrix (NaN = missing) with dummy coding for categorical columns."""
     studies = records.studies.set_index("study_id")
     names, columns = [], []
@@ -215,8 +230,8 @@ def _check_magnitude(spec: AnalysisSpec, names: list[str], X: np.ndarray) -> Non
             )
 
 
-def _outcome_meta(records) -> dict:
-    """outcome -> {"description", "unit", "family"} as declared in outcomes.csv (None if not)."""
+def _outcome_meta(records: StudyRecords) -> dict[str, dict[str, str | None]]:
+    """Each outcome's description, unit and family as outcomes.csv declares them (else None)."""
     meta = {}
     for row in records.outcomes.to_dict("records"):
         meta[row["outcome"]] = {
@@ -226,7 +241,9 @@ def _outcome_meta(records) -> dict:
     return meta
 
 
-def build_analysis_data(effects: pd.DataFrame, records, spec: AnalysisSpec) -> AnalysisData:
+def build_analysis_data(
+    effects: pd.DataFrame, records: StudyRecords, spec: AnalysisSpec
+) -> AnalysisData:
     """Select and shape the rows of one analysis.
 
     An analysis of one arm (``spec.arm``) pools within-arm effects instead: they are computed

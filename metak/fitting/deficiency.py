@@ -18,13 +18,26 @@ The imputation itself is PyMC (:mod:`metak.models.imputation`); it reads
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.spec import DEFICIENCY_MODERATOR, AnalysisSpec, DeficiencySpec
+from metak.spec import (
+    DEFICIENCY_MODERATOR,
+    PROBABILITY_PARAMETER,
+    AnalysisSpec,
+    DeficiencySpec,
+    level_name,
+)
+
+if TYPE_CHECKING:
+    # AnalysisData's module imports this one: for annotations only.
+    from metak.fitting.data import AnalysisData
+    from metak.records import StudyRecords
 
 __all__ = [
     "DEFICIENCY_MODERATOR",
@@ -45,7 +58,6 @@ __all__ = [
 ]
 
 COMPLETE_CASE_SUFFIX = "_complete_case"
-PROBABILITY_PARAMETER = "p_more_deficient_more_benefit"
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class DeficiencyInputs:
         )
 
 
-def baseline_marker_by_study(records, marker_outcome: str) -> pd.DataFrame:
+def baseline_marker_by_study(records: StudyRecords, marker_outcome: str) -> pd.DataFrame:
     """Baseline level of the deficiency marker per study, with how it was obtained.
 
     Parameters
@@ -134,7 +146,9 @@ def _group_label(studies: pd.DataFrame, column: str, sid: str) -> str:
     return str(value) if pd.notna(value) else "unknown"
 
 
-def moderator_inputs(rows: pd.DataFrame, records, deficiency: DeficiencySpec) -> DeficiencyInputs:
+def moderator_inputs(
+    rows: pd.DataFrame, records: StudyRecords, deficiency: DeficiencySpec
+) -> DeficiencyInputs:
     """The deficiency moderator of the effect-size ``rows`` of one analysis.
 
     Parameters
@@ -190,19 +204,20 @@ def complete_case_spec(spec: AnalysisSpec) -> AnalysisSpec | None:
     )
 
 
-def level_name(level: float) -> str:
-    """Summary parameter name of the effect at a baseline level, e.g. ``effect_at_300``."""
-    return f"effect_at_{level:g}"
-
-
 def benefit_sign(direction: str | None) -> int:
     """-1 when lower values are better (a negative effect is a benefit), +1 when higher is."""
     return 1 if direction == "higher_is_better" else -1
 
 
 def level_values(spec: AnalysisSpec) -> dict[str, float]:
-    """``{effect_at_<level>: log(level / reference)}``: where each reported level sits on the
-    moderator's (centred log) scale."""
+    """Where each reported baseline level sits on the moderator's (centred log) scale.
+
+    Returns
+    -------
+    dict of str to float
+        ``{effect_at_<level>: log(level / reference)}`` (levels and reference in pmol/L), in the
+        order of ``spec.deficiency.levels``.
+    """
     deficiency = spec.deficiency
     return {
         level_name(level): float(np.log(level / deficiency.reference))
@@ -211,14 +226,34 @@ def level_values(spec: AnalysisSpec) -> dict[str, float]:
 
 
 def more_benefit_probability(slope_draws: np.ndarray, direction: str | None) -> float:
-    """P(more deficient, more benefit) from draws of the slope on log baseline dp-ucMGP."""
+    """P(more deficient, more benefit) from draws of the slope on log baseline dp-ucMGP.
+
+    Parameters
+    ----------
+    slope_draws : numpy.ndarray
+        Posterior draws of the slope on log(baseline / reference), any shape.
+    direction : str or None
+        The outcome's direction of benefit (:func:`benefit_sign`): with ``lower_is_better`` (or
+        none given) a negative slope is more benefit at higher baselines.
+
+    Returns
+    -------
+    float
+        The share of draws whose slope has the sign of benefit.
+    """
     slope = np.asarray(slope_draws).reshape(-1)
     more = slope < 0 if benefit_sign(direction) < 0 else slope > 0
     return float(more.mean())
 
 
-def moderator_counts(data) -> dict:
-    """Per moderator: how many studies had a measured value and how many were imputed."""
+def moderator_counts(data: AnalysisData) -> dict[str, dict[str, int]]:
+    """Per moderator: how many studies had a measured value and how many were imputed.
+
+    Returns
+    -------
+    dict
+        ``{"measured": {moderator: n}, "imputed": {moderator: n}}``, counting distinct studies.
+    """
     measured, imputed = {}, {}
     for j, name in enumerate(data.moderator_names):
         missing = np.isnan(data.X_raw[:, j])
@@ -227,10 +262,24 @@ def moderator_counts(data) -> dict:
     return {"measured": measured, "imputed": imputed}
 
 
-def imputed_moderator_means(data, posterior: xr.Dataset, imputed: dict) -> np.ndarray | None:
+def imputed_moderator_means(
+    data: AnalysisData, posterior: xr.Dataset, imputed: Mapping[str, int]
+) -> np.ndarray | None:
     """Posterior means of imputed moderator values laid out like ``data.X`` (NaN elsewhere).
 
-    ``imputed`` maps study ids to positions in the ``log_baseline_imputed`` variable.
+    Parameters
+    ----------
+    data : AnalysisData
+        The analysis' data.
+    posterior : xarray.Dataset
+        The posterior group, holding ``log_baseline_imputed`` when anything was imputed.
+    imputed : mapping of str to int
+        Study id -> position in the ``log_baseline_imputed`` variable.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The means on the moderator's centred log scale; None when nothing was imputed.
     """
     if not imputed:
         return None
@@ -243,7 +292,7 @@ def imputed_moderator_means(data, posterior: xr.Dataset, imputed: dict) -> np.nd
     return values
 
 
-def baseline_pmol_per_l(data) -> np.ndarray | None:
+def baseline_pmol_per_l(data: AnalysisData) -> np.ndarray | None:
     """Each row's measured baseline dp-ucMGP in pmol/L (NaN where imputed), or None."""
     if data.spec.deficiency is None or DEFICIENCY_MODERATOR not in data.moderator_names:
         return None
@@ -251,7 +300,7 @@ def baseline_pmol_per_l(data) -> np.ndarray | None:
     return np.exp(data.X_raw[:, j]) * data.spec.deficiency.reference
 
 
-def analysis_record(spec: AnalysisSpec) -> dict | None:
+def analysis_record(spec: AnalysisSpec) -> dict[str, object] | None:
     """The ``deficiency`` entry of ``analyses.json``, or None for other analyses."""
     if spec.deficiency is None:
         return None

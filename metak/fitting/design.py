@@ -7,7 +7,12 @@ variance a row enters the likelihood with.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
 
 __all__ = [
     "coefficient_names",
@@ -22,27 +27,30 @@ __all__ = [
 PREPOST_VARIANCE_FLOOR = 1e-3
 
 
-def coefficient_names(data) -> tuple[str, ...]:
+def coefficient_names(data: AnalysisData) -> tuple[str, ...]:
     """``("intercept", <moderators>...)`` for meta-regressions, else ``("mu",)``."""
     if data.spec.model == "meta_regression":
         return ("intercept", *data.moderator_names)
     return ("mu",)
 
 
-def design_matrix(data) -> np.ndarray:
-    """Intercept column plus the centred moderators (complete rows only)."""
+def design_matrix(data: AnalysisData) -> np.ndarray:
+    """The (k, 1 + number of moderators) matrix: a column of ones, then the centred moderators.
+
+    NaN where a moderator value is to be imputed.
+    """
     ones = np.ones((data.k, 1))
     if data.X is None:
         return ones
     return np.column_stack([ones, data.X])
 
 
-def within_variance(data) -> np.ndarray:
+def within_variance(data: AnalysisData) -> np.ndarray:
     """Within-study variance entering the likelihood: sampling plus conversion variance."""
     return data.v + data.v_conversion
 
 
-def prepost_r_terms(data) -> tuple[np.ndarray, np.ndarray]:
+def prepost_r_terms(data: AnalysisData) -> tuple[np.ndarray, np.ndarray]:
     """``(dvi/dr, r assumed)`` per row, both 0 where the row's variance does not depend on r.
 
     A row's variance at correlation r is ``within_variance + (r - r_assumed) * dvi/dr`` (floored

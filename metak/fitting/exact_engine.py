@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.exact import ExactPosterior, fit_exact
+from metak.exact import ExactPosterior, ParameterSummary, fit_exact
 from metak.fitting.data import AnalysisData
 from metak.fitting.deficiency import (
     DEFICIENCY_MODERATOR,
@@ -27,6 +27,7 @@ from metak.fitting.package import build_datatree, study_table
 from metak.fitting.prior_choice import priors_in_force
 from metak.fitting.result import AnalysisResult, ExactInfo
 from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summary_row
+from metak.priors import Prior
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = [
@@ -54,7 +55,9 @@ def few_studies_warning(n_studies: int) -> str | None:
     return f"only {n_studies} {noun}: tau is poorly identified and the result leans on its prior"
 
 
-def _row(spec, name, summary, scale=1.0):
+def _row(
+    spec: AnalysisSpec, name: str, summary: ParameterSummary, scale: float = 1.0
+) -> dict[str, object]:
     return summary_row(
         spec.name,
         name,
@@ -66,7 +69,9 @@ def _row(spec, name, summary, scale=1.0):
     )
 
 
-def _summary(spec: AnalysisSpec, post: ExactPosterior, names, direction: str) -> pd.DataFrame:
+def _summary(
+    spec: AnalysisSpec, post: ExactPosterior, names: tuple[str, ...], direction: str
+) -> pd.DataFrame:
     rows = [_row(spec, name, post.summary(name)) for name in names]
     rows.append(_row(spec, "tau", post.summary("tau")))
     rows.append(_row(spec, "tau2", post.summary("tau2")))
@@ -86,12 +91,22 @@ def _summary(spec: AnalysisSpec, post: ExactPosterior, names, direction: str) ->
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def _chained(values: np.ndarray, chains: int, extra=()) -> tuple[tuple[str, ...], np.ndarray]:
+def _chained(
+    values: np.ndarray, chains: int, extra: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], np.ndarray]:
     """Independent draws (first axis) as ``(chain, draw, ...)``, in order."""
     return ("chain", "draw", *extra), values.reshape(chains, -1, *values.shape[1:])
 
 
-def _groups(data: AnalysisData, names, coef, tau, theta, theta_new, chains: int) -> xr.Dataset:
+def _groups(
+    data: AnalysisData,
+    names: tuple[str, ...],
+    coef: np.ndarray,
+    tau: np.ndarray,
+    theta: np.ndarray,
+    theta_new: np.ndarray,
+    chains: int,
+) -> xr.Dataset:
     moderators = list(names[1:])
     variables = {
         "mu": _chained(coef[:, 0], chains),
@@ -107,7 +122,16 @@ def _groups(data: AnalysisData, names, coef, tau, theta, theta_new, chains: int)
     return dataset.assign_coords(chain=np.arange(chains), draw=np.arange(dataset.sizes["draw"]))
 
 
-def _datatree(spec, data, post, priors, names, summary, seed, n_draws) -> xr.DataTree:
+def _datatree(
+    spec: AnalysisSpec,
+    data: AnalysisData,
+    post: ExactPosterior,
+    priors: dict[str, Prior],
+    names: tuple[str, ...],
+    summary: pd.DataFrame,
+    seed: int,
+    n_draws: int,
+) -> xr.DataTree:
     rng = np.random.default_rng(seed)
     X = design_matrix(data)
     v = within_variance(data)

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from metak.errors import ConfigError
 from metak.fitting.exact_engine import EXACT_CHAINS, EXACT_DRAWS_MIN
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.spec import Settings
 
 __all__ = ["estimate_bytes", "available_bytes", "check_memory"]
 
@@ -29,8 +35,22 @@ _SCALARS = 16  # tau, theta_new, nu, r, sample stats, ... (an upper bound)
 _RETRY_FACTOR = 4
 
 
-def estimate_bytes(data, method: str, settings) -> int:
-    """Memory one analysis' draws need, in bytes (an upper-end estimate)."""
+def estimate_bytes(data: AnalysisData, method: str, settings: Settings) -> int:
+    """Memory one analysis' draws need, in bytes (an upper-end estimate).
+
+    Parameters
+    ----------
+    data : AnalysisData
+        The analysis' data (its rows and moderators).
+    method : {"exact", "mcmc"}
+        The engine that will fit it (an MCMC fit may be retried with more draws).
+    settings : Settings
+        Draws and chains requested.
+
+    Returns
+    -------
+    int
+    """
     if method == "exact":
         wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains)
         draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
@@ -64,16 +84,23 @@ def _size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_memory(analyses, settings) -> None:
-    """Raise :class:`ConfigError` when the analyses' draws together need more memory than is
-    available (the results of every analysis are kept until they are written).
+def check_memory(analyses: Iterable[tuple[AnalysisData, str]], settings: Settings) -> None:
+    """Refuse analyses whose draws together need more memory than is available.
+
+    The results of every analysis are kept until they are written, so their needs add up. Does
+    nothing when the available memory is unknown.
 
     Parameters
     ----------
     analyses : iterable of (AnalysisData, str)
         Each analysis' data and its method (``"exact"`` or ``"mcmc"``).
-    settings : metak.spec.Settings
+    settings : Settings
         Draws and chains requested.
+
+    Raises
+    ------
+    metak.errors.ConfigError
+        Saying how much is needed and available, and which options lower it.
     """
     available = available_bytes()
     if available is None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from metak.errors import ConfigError
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.spec import AnalysisSpec
 
 __all__ = ["exact_possible", "choose_method"]
 
@@ -10,9 +16,12 @@ __all__ = ["exact_possible", "choose_method"]
 _NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd")
 
 
-def exact_possible(spec, data) -> bool:
-    """True for random effects and meta-regressions with normal coefficient priors, nothing to
-    impute and no uncertain pre-post correlation: the cases :mod:`metak.exact` solves."""
+def exact_possible(spec: AnalysisSpec, data: AnalysisData) -> bool:
+    """Whether the analysis has an exact posterior (:mod:`metak.exact`).
+
+    True for random effects and meta-regressions with normal coefficient priors, nothing to
+    impute and no uncertain pre-post correlation.
+    """
     return (
         spec.model in ("random_effects", "meta_regression")
         and not data.needs_imputation
@@ -25,7 +34,7 @@ def exact_possible(spec, data) -> bool:
     )
 
 
-def choose_method(spec, data) -> str:
+def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
     """``"exact"`` or ``"mcmc"`` for this analysis, honouring ``spec.method``.
 
     Raises

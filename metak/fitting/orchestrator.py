@@ -26,7 +26,7 @@ from metak.fitting.method import choose_method
 from metak.fitting.parallel import default_jobs, run_mcmc_jobs
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.records import StudyRecords
-from metak.spec import METHODS, AnalysisSpec, Settings
+from metak.spec import METHODS, AnalysisSpec, QuestionSpec, Settings, check_questions
 
 __all__ = ["run_analyses", "CLAIMS_NAME"]
 
@@ -143,6 +143,7 @@ def run_analyses(
     method: str | None = None,
     progress: Progress | None = None,
     effects: EffectsResult | None = None,
+    questions: Sequence[QuestionSpec] = (),
 ) -> FitResult:
     """Fit the analyses ``specs`` to ``records`` and judge the records' claims.
 
@@ -162,6 +163,9 @@ def run_analyses(
         Receives one-line progress messages.
     effects : EffectsResult, optional
         The records' effect sizes when already computed (else computed here).
+    questions : sequence of QuestionSpec
+        The questions the report answers first; each must name an analysis of ``specs`` and one
+        of its parameters. Those whose analysis is not fitted (``only``) are left out.
 
     Returns
     -------
@@ -176,7 +180,9 @@ def run_analyses(
     say = progress or (lambda message: None)
     if not isinstance(settings, Settings):
         raise ConfigError(f"settings must be a metak.spec.Settings, got {settings!r}")
-    specs = _expand(_selected(specs, only), method)
+    selected = _selected(specs, only)  # checks every spec is an AnalysisSpec
+    questions = check_questions(questions, specs)
+    specs = _expand(selected, method)
     effects = compute_effects(records) if effects is None else effects
     prepared, skipped = _prepare(records, effects.effects, specs)
     check_memory([(data, chosen) for _, _, data, chosen in prepared], settings)
@@ -202,5 +208,9 @@ def run_analyses(
     _note_skipped_twins(results, skipped)
     claims = _judge_claims(results, Path(records.directory) / CLAIMS_NAME)
     return FitResult(
-        analyses=results, effects=effects.effects, unusable=effects.unusable, claims=claims
+        analyses=results,
+        effects=effects.effects,
+        unusable=effects.unusable,
+        claims=claims,
+        questions=tuple(q for q in questions if q.analysis in results),
     )

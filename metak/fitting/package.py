@@ -7,6 +7,9 @@ the in-memory result and the report all read the same layout (README, "posterior
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -15,6 +18,9 @@ from metak.fitting.deficiency import baseline_pmol_per_l
 from metak.fitting.design import within_variance
 from metak.fitting.summaries import SUMMARY_NUMERIC_COLUMNS
 
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+
 __all__ = ["study_table", "build_datatree", "summary_dataset", "SUMMARY_GROUP"]
 
 SUMMARY_GROUP = "summary"
@@ -22,7 +28,7 @@ _Z975 = 1.959963984540054  # standard normal 97.5% quantile
 
 
 def study_table(
-    data,
+    data: AnalysisData,
     theta_mean: np.ndarray,
     theta_q025: np.ndarray,
     theta_q975: np.ndarray,
@@ -34,7 +40,7 @@ def study_table(
 
     Parameters
     ----------
-    data : metak.fitting.data.AnalysisData
+    data : AnalysisData
         The analysis' data.
     theta_mean, theta_q025, theta_q975 : numpy.ndarray
         Posterior mean and 95% interval of each row's study effect.
@@ -76,6 +82,9 @@ def study_table(
             "theta_q97.5": np.asarray(theta_q975, dtype=float),
             "weight_pct": 100.0 * weights / weights.sum(),
             "method": method,
+            # Participants analysed per group (NaN where the records give no n).
+            "n_treatment": _column(effects, "n_treatment"),
+            "n_control": _column(effects, "n_control"),
         }
     )
     if data.spec.model == "joint":
@@ -96,6 +105,12 @@ def study_table(
     return table
 
 
+def _column(effects: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in effects:
+        return np.full(len(effects), np.nan)
+    return pd.to_numeric(effects[name], errors="coerce").to_numpy(dtype=float)
+
+
 def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:
     """An analysis' summary rows as a Dataset over ``parameter``: the ``summary`` group.
 
@@ -113,7 +128,7 @@ def summary_dataset(summary: pd.DataFrame) -> xr.Dataset:
     return dataset
 
 
-def _constant_data(data) -> xr.Dataset:
+def _constant_data(data: AnalysisData) -> xr.Dataset:
     studies = list(data.row_label)
     values = {"v": (("study",), within_variance(data)), "v_sampling": (("study",), data.v)}
     coords = {"study": studies}
@@ -125,7 +140,7 @@ def _constant_data(data) -> xr.Dataset:
 
 
 def build_datatree(
-    data,
+    data: AnalysisData,
     *,
     method: str,
     seed: int,
@@ -135,7 +150,7 @@ def build_datatree(
     log_likelihood: xr.Dataset,
     posterior_predictive: xr.Dataset | None = None,
     sample_stats: xr.Dataset | None = None,
-    attrs: dict | None = None,
+    attrs: Mapping[str, object] | None = None,
 ) -> xr.DataTree:
     """The posterior ``DataTree`` of one analysis, in the documented layout.
 
@@ -143,6 +158,28 @@ def build_datatree(
     ``sample_stats`` (when given: MCMC), ``observed_data`` (``y``), ``constant_data`` (``v``,
     ``v_sampling``, moderators ``X``) and ``summary`` (:func:`summary_dataset`). Attributes name
     the analysis, method, model and seed (``metak_*``).
+
+    Parameters
+    ----------
+    data : AnalysisData
+        The analysis' data (observed and constant data, names, study labels).
+    method : {"exact", "mcmc"}
+        The engine, stored as ``metak_method``.
+    seed : int
+        The seed of the draws, stored as ``metak_seed``.
+    summary : pandas.DataFrame
+        The analysis' rows of ``summary.csv``.
+    posterior, prior, log_likelihood : xarray.Dataset
+        Draws with dims ``(chain, draw, ...)`` in the layout of
+        :mod:`metak.fitting.parameters`; ``log_likelihood`` pointwise per study (``y``).
+    posterior_predictive, sample_stats : xarray.Dataset, optional
+        Replicated data and sampler statistics (MCMC).
+    attrs : mapping, optional
+        More attributes for the tree (netCDF-storable values).
+
+    Returns
+    -------
+    xarray.DataTree
     """
     groups = {"posterior": posterior, "prior": prior, "log_likelihood": log_likelihood}
     if posterior_predictive is not None:

@@ -10,6 +10,8 @@ by column name, ``tau2``, ``I2``, ``effect_at_300``, ...), each as draws with di
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import xarray as xr
 
@@ -17,25 +19,30 @@ from metak.exact import typical_within_variance
 from metak.fitting.deficiency import DEFICIENCY_MODERATOR, level_values
 from metak.fitting.design import design_matrix, within_variance
 
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+
 __all__ = ["summary_parameters", "parameter_draws", "study_label", "THETA_PREFIX"]
 
 # A study's own (shrunken) effect is asked for as theta[<row label>] (claims, the API).
 THETA_PREFIX = "theta["
 
 
-def summary_parameters(posterior: xr.Dataset, data) -> dict[str, xr.DataArray]:
+def summary_parameters(posterior: xr.Dataset, data: AnalysisData) -> dict[str, xr.DataArray]:
     """Summary parameter name -> draws with dims ``(chain, draw)``.
 
     Parameters
     ----------
     posterior : xarray.Dataset
-        The ``posterior`` group of an analysis' DataTree.
-    data : metak.fitting.data.AnalysisData
+        The ``posterior`` group of an analysis' DataTree (or its ``prior`` group: the same
+        layout).
+    data : AnalysisData
         The analysis' data (moderator names, within-study variances, the spec).
 
     Returns
     -------
-    dict
+    dict of str to xarray.DataArray
+        In the order of ``summary.csv``; ``I2`` in percent.
     """
     spec = data.spec
     if spec.model == "joint":
@@ -92,18 +99,23 @@ def _joint_parameters(posterior: xr.Dataset) -> dict[str, xr.DataArray]:
     return {name: value.transpose("chain", "draw") for name, value in out.items()}
 
 
-def parameter_draws(datatree: xr.DataTree, data, parameter: str) -> np.ndarray | None:
+def parameter_draws(datatree: xr.DataTree, data: AnalysisData, parameter: str) -> np.ndarray | None:
     """Flattened posterior draws of one summary parameter, or None if the analysis has none.
 
     Parameters
     ----------
     datatree : xarray.DataTree
         The analysis' posterior tree.
-    data : metak.fitting.data.AnalysisData
+    data : AnalysisData
         The analysis' data.
     parameter : str
         A summary parameter name (see :func:`summary_parameters`), or ``theta[<label>]``: the
         shrunken effect of the study row labelled ``<label>`` (:func:`study_label`).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        1-D, chains one after the other.
     """
     posterior = datatree["posterior"].to_dataset()
     label = study_label(parameter)

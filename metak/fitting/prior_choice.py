@@ -6,10 +6,16 @@ printed in ``analyses.json`` are the ones the fit used.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from metak.fitting.design import coefficient_names, within_variance
 from metak.priors import Prior, default_priors, unit_information_sd
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.spec import AnalysisSpec
 
 __all__ = ["priors_in_force", "DEFAULT_R_PRIOR", "JOINT_MU_PRIOR", "JOINT_TAU_PRIOR"]
 
@@ -24,7 +30,7 @@ JOINT_TAU_PRIOR = Prior("halfnormal", (0.5,))
 _JOINT_NOTE = "joint model: priors on mu and tau are in units of each outcome's unit information SD"
 
 
-def _joint(spec, data) -> tuple[dict, str]:
+def _joint(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], str]:
     given = spec.priors
     priors = {"mu": given.get("mu") or JOINT_MU_PRIOR, "tau": given.get("tau") or JOINT_TAU_PRIOR}
     if data.has_uncertain_r:
@@ -32,14 +38,14 @@ def _joint(spec, data) -> tuple[dict, str]:
     return priors, _JOINT_NOTE
 
 
-def priors_in_force(spec, data) -> tuple[dict[str, Prior], str]:
+def priors_in_force(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], str]:
     """The priors of ``spec`` on ``data``, and a note on how their scale was set.
 
     Parameters
     ----------
-    spec : metak.spec.AnalysisSpec
+    spec : AnalysisSpec
         The analysis (its ``priors`` are the user's).
-    data : metak.fitting.data.AnalysisData
+    data : AnalysisData
         Its data (the defaults scale with the outcome's unit information SD and the moderators'
         spread).
 

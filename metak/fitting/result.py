@@ -16,7 +16,7 @@ import xarray as xr
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
 from metak.fitting.parameters import parameter_draws, study_label
-from metak.spec import AnalysisSpec
+from metak.spec import AnalysisSpec, QuestionSpec
 
 __all__ = ["ExactInfo", "McmcInfo", "AnalysisResult", "FitResult", "METHODS_USED"]
 
@@ -25,8 +25,11 @@ METHODS_USED = ("exact", "mcmc")
 
 @dataclass(frozen=True)
 class ExactInfo:
-    """What the exact path knows beyond the summary: the posterior mode of tau and the log
-    marginal likelihood of the data (for Bayes factors), both from the quadrature."""
+    """What the exact path knows beyond the summary, both from the quadrature.
+
+    ``tau_mode`` is the posterior mode of tau; ``log_marginal_likelihood`` is log p(y), for Bayes
+    factors (NaN when a coefficient prior is flat).
+    """
 
     tau_mode: float
     log_marginal_likelihood: float
@@ -82,8 +85,10 @@ class AnalysisResult:
 
     @property
     def direction(self) -> str:
-        """The outcome's direction of benefit (``lower_is_better``, ``higher_is_better`` or
-        ``unspecified``)."""
+        """The outcome's direction of benefit.
+
+        ``lower_is_better``, ``higher_is_better`` or ``unspecified``.
+        """
         return self.data.direction
 
     def draws(self, parameter: str) -> np.ndarray | None:
@@ -112,12 +117,14 @@ class AnalysisResult:
 
 @dataclass(frozen=True)
 class FitResult:
-    """All analyses of one run (in file order), the inputs they used and the claim verdicts."""
+    """All analyses of one run (in file order), the inputs they used, the claim verdicts and the
+    questions the report answers first (those of fitted analyses)."""
 
     analyses: dict[str, AnalysisResult]
     effects: pd.DataFrame
     unusable: pd.DataFrame
     claims: pd.DataFrame | None = None
+    questions: tuple[QuestionSpec, ...] = ()
 
     @property
     def summary(self) -> pd.DataFrame:

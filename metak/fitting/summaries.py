@@ -5,6 +5,8 @@ Raw floats only: rounding happens when tables are written for reading (summary.m
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -42,14 +44,35 @@ def summary_row(
     *,
     mean: float,
     sd: float,
-    q: tuple[float, float, float],
+    q: Sequence[float] | np.ndarray,
     method: str,
     converged: bool,
     r_hat: float = np.nan,
     ess_bulk: float = np.nan,
     ess_tail: float = np.nan,
-) -> dict:
-    """One summary row as a dict with the documented columns (``q``: 2.5/50/97.5 % quantiles)."""
+) -> dict[str, object]:
+    """One summary row as a dict with the documented columns (:data:`SUMMARY_COLUMNS`).
+
+    Parameters
+    ----------
+    analysis, parameter : str
+        The analysis' name and the parameter's.
+    mean, sd : float
+        Posterior mean and standard deviation.
+    q : sequence of 3 floats or numpy.ndarray
+        The 2.5, 50 and 97.5 % posterior quantiles.
+    method : {"exact", "mcmc"}
+        The engine.
+    converged : bool
+        Whether the analysis passed its diagnostics gate.
+    r_hat, ess_bulk, ess_tail : float, optional
+        MCMC diagnostics; NaN for exact fits.
+
+    Returns
+    -------
+    dict
+        Numbers as floats, ``converged`` as bool.
+    """
     return {
         "analysis": analysis,
         "parameter": parameter,
@@ -68,8 +91,26 @@ def summary_row(
 
 def probability_row(
     analysis: str, parameter: str, probability: float, method: str, converged: bool
-) -> dict:
-    """A summary row that holds a probability: ``mean`` is the probability, the rest empty."""
+) -> dict[str, object]:
+    """A summary row that holds a probability: ``mean`` is the probability, the rest empty.
+
+    Parameters
+    ----------
+    analysis, parameter : str
+        The analysis' name and the row's parameter name (e.g.
+        ``p_more_deficient_more_benefit``).
+    probability : float
+        The posterior probability, in [0, 1].
+    method : {"exact", "mcmc"}
+        The engine.
+    converged : bool
+        Whether the analysis passed its diagnostics gate.
+
+    Returns
+    -------
+    dict
+        As :func:`summary_row`, with NaN for ``sd``, the quantiles and the diagnostics.
+    """
     return summary_row(
         analysis,
         parameter,
@@ -82,12 +123,33 @@ def probability_row(
 
 
 def summarize_draws(
-    analysis: str, named_draws: dict, method: str, converged: bool, diagnostics: bool
+    analysis: str,
+    named_draws: Mapping[str, xr.DataArray],
+    method: str,
+    converged: bool,
+    diagnostics: bool,
 ) -> pd.DataFrame:
     """Summarise draws given as ``{parameter: DataArray(chain, draw)}``.
 
-    With ``diagnostics`` (MCMC), R-hat and bulk/tail ESS come from arviz-stats (rank-normalised
-    split R-hat, Vehtari et al. 2021).
+    Parameters
+    ----------
+    analysis : str
+        The analysis' name.
+    named_draws : mapping of str to xarray.DataArray
+        Draws of each summary parameter with dims ``(chain, draw)``
+        (:func:`metak.fitting.parameters.summary_parameters`).
+    method : {"exact", "mcmc"}
+        The engine.
+    converged : bool
+        Whether the analysis passed its diagnostics gate.
+    diagnostics : bool
+        Compute R-hat and bulk/tail ESS with arviz-stats (rank-normalised split R-hat, Vehtari et
+        al. 2021); for a parameter whose draws are all equal they stay NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per parameter, columns :data:`SUMMARY_COLUMNS`.
     """
     rows = []
     for parameter, draws in named_draws.items():

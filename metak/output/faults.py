@@ -44,8 +44,18 @@ _NEAR_SIZE_LIMIT = 64 << 20
 
 @contextlib.contextmanager
 def named_oserror(path: Path, always: bool = False) -> Iterator[None]:
-    """Re-raise an ``OSError`` naming ``path``: when it names no file (a write on an open
-    handle), or ``always`` (a temporary file's name would only puzzle the user)."""
+    """Re-raise an ``OSError`` raised inside as one naming ``path``.
+
+    Only when it names no file (a write on an open handle), or with ``always`` (a temporary
+    file's name would only puzzle the user); an ``OSError`` without an errno passes unchanged.
+
+    Parameters
+    ----------
+    path : Path
+        The file the user knows: the one being written, not a temporary file beside it.
+    always : bool
+        Replace the file name even when the error names one.
+    """
     try:
         yield
     except OSError as err:
@@ -122,7 +132,19 @@ def netcdf_write_error(path: Path, err: Exception) -> OSError:
 
 
 def describe_oserror(err: OSError, kept: str) -> str:
-    """One line for a failed write: ``error: PATH: cause; KEPT; fix: what to do``."""
+    """One line for a failed write: ``error: PATH: cause; KEPT; fix: what to do``.
+
+    Parameters
+    ----------
+    err : OSError
+        The failure; its errno chooses the fix (no space, quota, size limit, permission, ...).
+    kept : str
+        What is still intact, e.g. ``"previous results untouched"``.
+
+    Returns
+    -------
+    str
+    """
     reason = (err.strerror or str(err)).rstrip(".")
     reason = reason[:1].lower() + reason[1:]
     where = f"{err.filename}: " if err.filename is not None else ""

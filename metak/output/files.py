@@ -24,9 +24,15 @@ import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from metak.errors import MetakError
 from metak.output.faults import named_oserror, netcdf_write_error, output_errors
+
+if TYPE_CHECKING:
+    # Only for annotations: this module is stdlib-only at run time.
+    import pandas as pd
+    import xarray as xr
 
 __all__ = [
     "WORK_MARKER",
@@ -58,7 +64,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _unique_name(parent: Path, prefix: str, make: Callable[[Path], object]):
+def _unique_name[T](parent: Path, prefix: str, make: Callable[[Path], T]) -> tuple[Path, T]:
     """Create ``parent/<prefix><random>`` with ``make``; retry on a name already taken."""
     for _ in range(_CREATE_ATTEMPTS):
         path = parent / f"{prefix}{secrets.token_hex(_RANDOM_BYTES)}"
@@ -76,7 +82,7 @@ def _create_file(parent: Path, prefix: str) -> tuple[Path, int]:
 
 
 @contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[object]:
+def _replacing(path: Path) -> Iterator[TextIO]:
     """Yield a text handle on a new file beside ``path``; rename it to ``path`` when done."""
     path = Path(path)
     with named_oserror(path, always=True):
@@ -93,8 +99,10 @@ def _replacing(path: Path) -> Iterator[object]:
         raise
 
 
-def write_csv_atomic(frame, path: Path) -> None:
-    """Write a DataFrame as CSV through a temporary file renamed into place.
+def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
+    r"""Write a DataFrame as CSV through a temporary file renamed into place.
+
+    UTF-8, ``\n`` line ends, no index column; the folder is created when missing.
 
     Raises
     ------
@@ -106,12 +114,12 @@ def write_csv_atomic(frame, path: Path) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 text with ``\\n`` line ends through a temporary file renamed into place."""
+    r"""Write UTF-8 text with ``\n`` line ends through a temporary file renamed into place."""
     with _replacing(path) as handle:
         handle.write(text)
 
 
-def write_netcdf(tree, path: Path) -> None:
+def write_netcdf(tree: xr.DataTree, path: Path) -> None:
     """Write a ``DataTree`` to a new netCDF-4 file at ``path`` with libnetcdf.
 
     Raises
@@ -157,7 +165,7 @@ def _lock_owner(lock: Path) -> int | None:
 
 
 @contextlib.contextmanager
-def _lock(target: Path):
+def _lock(target: Path) -> Iterator[None]:
     lock = target.parent / f".{target.name}.lock"
     for _ in range(2):
         try:
@@ -227,8 +235,13 @@ def _clean_leftovers(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def results_transaction(target: Path, recheck: Callable[[], object] | None = None):
+def results_transaction(
+    target: Path, recheck: Callable[[], object] | None = None
+) -> Iterator[Path]:
     """Yield a staging directory; on success it replaces ``target`` whole.
+
+    On any exception (or interruption) the staging directory is removed and ``target`` is
+    untouched; the lock is always released.
 
     Parameters
     ----------
@@ -239,8 +252,17 @@ def results_transaction(target: Path, recheck: Callable[[], object] | None = Non
         may have changed while the results were computed); an exception it raises cancels the
         swap.
 
-    On any exception (or interruption) the staging directory is removed and ``target`` is
-    untouched; the lock is always released.
+    Yields
+    ------
+    Path
+        The empty staging directory to write the results into.
+
+    Raises
+    ------
+    ResultsLocked
+        When another metak run holds the lock on ``target``.
+    metak.errors.OutputError
+        When a file or folder cannot be written, moved or removed (one line naming it).
     """
     target = Path(target).absolute()
     kept = "previous results untouched" if target.exists() else f"nothing written to {target}"

@@ -82,7 +82,7 @@ class ResultPaths:
     file list), in order.
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.written: list[str] = []
 

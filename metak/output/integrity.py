@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from metak.errors import ResultsError
 from metak.output.files import sha256_of
@@ -160,18 +161,32 @@ def foreign_entries(directory: Path, manifest: ResultsManifest) -> list[str]:
     return foreign
 
 
-def seal_manifest(manifest: dict, root: Path, written: Iterable[str]) -> dict:
+def seal_manifest(
+    manifest: Mapping[str, Any], root: Path, written: Iterable[str]
+) -> dict[str, Any]:
     """``manifest`` with the marker first and the SHA-256 of each ``written`` file last.
 
     Parameters
     ----------
-    manifest : dict
+    manifest : mapping
         What the run records (command, settings, versions, ...).
     root : Path
         The folder the files were written into.
     written : iterable of str
         The files, as POSIX paths relative to ``root`` (not ``manifest.json``, not
         ``report.html``).
+
+    Returns
+    -------
+    dict
+        A new dict (``manifest`` is not changed): the marker, the other entries of ``manifest``,
+        then the file hashes sorted by name. A marker or file list already in ``manifest`` is
+        replaced.
+
+    Raises
+    ------
+    OSError
+        When a written file cannot be read.
     """
     rest = {k: v for k, v in manifest.items() if k not in (MARKER_KEY, FILES_KEY)}
     files = {name: sha256_of(Path(root) / name) for name in sorted(written)}

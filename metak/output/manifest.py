@@ -11,6 +11,7 @@ import platform
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from metak.config import DEFAULT_CONFIG_NAME
 from metak.fitting.result import FitResult
@@ -68,7 +69,7 @@ def build_manifest(
     settings: Settings,
     method: str | None,
     timings: dict[str, float],
-) -> dict:
+) -> dict[str, Any]:
     """The content of ``manifest.json`` for a fit (see README, "What results/ holds").
 
     Parameters
@@ -79,7 +80,7 @@ def build_manifest(
         The command line.
     studies_dir : Path
         The study-records directory.
-    provenance : str
+    provenance : {"auto", "strict", "off"}
         The provenance mode used.
     config_path : Path or None
         The analysis file used (None: one random-effects analysis per outcome).
@@ -87,8 +88,14 @@ def build_manifest(
         The settings in force.
     method : str or None
         The ``--method`` override.
-    timings : dict
-        Seconds spent loading inputs and fitting.
+    timings : dict of str to float
+        Seconds spent per phase of the run (loading inputs, fitting).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable; :func:`metak.output.integrity.seal_manifest` adds the marker and the
+        file hashes when the results are written.
     """
     return {
         "command": list(argv) if argv is not None else None,

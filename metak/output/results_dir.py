@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from metak.fitting.result import FitResult
 from metak.output.files import results_transaction
@@ -17,7 +18,7 @@ __all__ = ["write_results_directory"]
 def write_results_directory(
     result: FitResult,
     out_dir: Path,
-    manifest: dict,
+    manifest: dict[str, Any],
     *,
     inputs: Iterable[Path | None] = (),
     option: str = "--out",

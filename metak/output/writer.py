@@ -89,6 +89,7 @@ def _analysis_record(result: AnalysisResult) -> dict:
             "model": spec.model,
             "outcome": spec.outcome,
             "outcomes": list(spec.outcomes),
+            "link_biomarker": spec.link_biomarker,
             "measure": ", ".join(sorted(set(data.effects["measure"].astype(str)))),
             "moderators": list(data.moderator_names),
             "priors": result.priors,
@@ -98,6 +99,15 @@ def _analysis_record(result: AnalysisResult) -> dict:
         "direction": data.direction,
         "outcome_description": "; ".join(m["description"] for m in meta if m.get("description")),
         "unit": ", ".join(dict.fromkeys(m["unit"] for m in meta if m.get("unit"))),
+        # Per outcome (several for joint models, whose outcomes each keep their own unit).
+        "outcome_meta": {
+            outcome: {
+                "description": str(m.get("description") or ""),
+                "unit": str(m.get("unit") or ""),
+                "direction": data.directions.get(outcome, "unspecified"),
+            }
+            for outcome, m in zip(outcomes, meta, strict=True)
+        },
         "k": data.k,
         "n_studies": data.n_studies,
         "counts": moderator_counts(data),
@@ -152,7 +162,8 @@ def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
             out.file("claims.csv"),
         )
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
-    write_json({"analyses": analyses}, out.file("analyses.json"))
+    questions = [asdict(question) for question in fit_result.questions]
+    write_json({"analyses": analyses, "questions": questions}, out.file("analyses.json"))
     for name, result in fit_result.analyses.items():
         # The tree carries metak_analysis = name: the report notices files swapped between
         # analyses.

@@ -5,6 +5,10 @@ See README.md, "What results/ holds".
 ``build_report(results_dir)`` writes ``results_dir/report.html``: inline CSS, inline SVG figures,
 no script and no external URL, so the file can be mailed or archived and opened offline.
 
+It opens with the answers (one block per question of the analysis file, or per analysis:
+:mod:`metak.report.answers`), then the details: the analyses and their data, forest plots, prior
+vs posterior, meta-regression, sampler diagnostics, the summary table and the claims.
+
 The report only shows results as ``fit`` wrote them: the folder must be a metak results directory
 and every file its manifest lists must still have the SHA-256 recorded there
 (:mod:`metak.output.integrity`). With ``allow_modified`` it is built anyway and says at the top
@@ -21,17 +25,19 @@ from pathlib import Path
 from metak.output.files import write_text_atomic
 from metak.output.guard import check_out_dir
 from metak.output.integrity import Verification, verify_results
+from metak.report.answers import answers_section
 from metak.report.html import esc, page
 from metak.report.inputs import ResultsError, load_inputs, open_posterior
 from metak.report.sections import (
+    analyses_section,
     forest_section,
     posterior_section,
-    question_section,
     regression_section,
 )
 from metak.report.tables import (
     banner,
     claims_section,
+    claims_summary,
     diagnostics_section,
     modified_banner,
     summary_section,
@@ -40,9 +46,10 @@ from metak.report.tables import (
 __all__ = ["build_report", "render_report", "ResultsError"]
 
 _TOC = [
-    ("question", "Question & data"),
+    ("answers", "Answers"),
+    ("analyses", "Analyses & data"),
     ("forest", "Forest plots"),
-    ("posterior", "Posterior & prior"),
+    ("posterior", "Prior & posterior"),
     ("metaregression", "Meta-regression"),
     ("diagnostics", "Diagnostics"),
     ("summary", "Summary"),
@@ -71,9 +78,18 @@ def _blame_modified_files(verification: Verification):
 
 
 def render_report(
-    results_dir: Path, trees: dict | None = None, *, allow_modified: bool = False
+    results_dir: Path,
+    trees: dict | None = None,
+    *,
+    allow_modified: bool = False,
+    figures: list | None = None,
 ) -> str:
-    """The report as HTML text (see :func:`build_report`)."""
+    """The report as HTML text (see :func:`build_report`).
+
+    ``figures``, when given, receives every figure drawn
+    (:class:`~metak.report.render.RenderedFigure`: the SVG and what each of its axes shows).
+    """
+    figures = [] if figures is None else figures
     results_dir = Path(results_dir)
     check_out_dir(results_dir, command="report")
     verification = verify_results(results_dir)
@@ -87,26 +103,31 @@ def render_report(
                 trees[name] = open_posterior(inputs.posterior_path(name), name)
         body = "\n".join(
             [
-                question_section(inputs),
-                forest_section(inputs),
-                posterior_section(inputs, trees),
-                regression_section(inputs, trees),
-                diagnostics_section(inputs, trees),
+                answers_section(inputs, trees),
+                analyses_section(inputs),
+                forest_section(inputs, figures),
+                posterior_section(inputs, trees, figures),
+                regression_section(inputs, trees, figures),
+                diagnostics_section(inputs, trees, figures),
                 summary_section(inputs),
                 claims_section(inputs),
             ]
         )
     n = len(inputs.analyses)
     subtitle = (
-        f"Bayesian meta-analysis report — {n} analys{'is' if n == 1 else 'es'}, "
-        f"{len(inputs.claims)} claim{'' if len(inputs.claims) == 1 else 's'} assessed"
+        f"Bayesian meta-analysis report — {n} analys{'is' if n == 1 else 'es'}; "
+        f"{claims_summary(inputs.claims)}"
     )
     banners = modified_banner(verification.problems) + banner(inputs)
     return page("metak report", esc(subtitle), _TOC, banners, body, _footer(inputs.directory))
 
 
 def build_report(
-    results_dir: Path, trees: dict | None = None, *, allow_modified: bool = False
+    results_dir: Path,
+    trees: dict | None = None,
+    *,
+    allow_modified: bool = False,
+    figures: list | None = None,
 ) -> Path:
     """Write ``results_dir/report.html`` from the files in ``results_dir`` and return its path.
 
@@ -123,6 +144,14 @@ def build_report(
     allow_modified : bool
         Build the report even when files differ from what ``fit`` wrote (changed, missing,
         added); the report then lists them in a banner at the top.
+    figures : list, optional
+        Receives every figure drawn (:class:`~metak.report.render.RenderedFigure`), e.g. to
+        check what each axis shows.
+
+    Returns
+    -------
+    Path
+        ``results_dir/report.html``.
 
     Raises
     ------
@@ -133,7 +162,7 @@ def build_report(
         (always).
     """
     results_dir = Path(results_dir)
-    text = render_report(results_dir, trees, allow_modified=allow_modified)
+    text = render_report(results_dir, trees, allow_modified=allow_modified, figures=figures)
     target = results_dir / "report.html"
     # Write beside and rename, so a reader never sees half a report.
     write_text_atomic(target, text)

@@ -8,6 +8,10 @@ URL: the only links are ``#fragment`` anchors to its own sections.
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metak.report.render import RenderedFigure
 
 __all__ = ["esc", "table", "section", "figure", "note", "page"]
 
@@ -24,34 +28,56 @@ def table(
     numeric: set[int] = frozenset(),
     row_classes: list[str] | None = None,
     caption: str = "",
+    css_class: str = "",
 ) -> str:
-    """A table of already-escaped cell HTML; columns in ``numeric`` are right-aligned."""
+    """A table of already-escaped cell HTML; columns in ``numeric`` are right-aligned.
+
+    A row of one cell whose class is ``group`` is a heading across all columns (e.g. the
+    analysis a block of summary rows belongs to).
+    """
     head = "".join(
         f"<th{' class=num' if i in numeric else ''}>{cell}</th>" for i, cell in enumerate(header)
     )
     body = []
     for index, row in enumerate(rows):
-        cls = f' class="{row_classes[index]}"' if row_classes and row_classes[index] else ""
+        kind = row_classes[index] if row_classes else ""
+        cls = f' class="{kind}"' if kind else ""
+        if kind == "group" and len(row) == 1:
+            body.append(f'<tr{cls}><th colspan="{len(header)}">{row[0]}</th></tr>')
+            continue
         cells = "".join(
             f"<td{' class=num' if i in numeric else ''}>{cell}</td>" for i, cell in enumerate(row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
     cap = f"<caption>{caption}</caption>" if caption else ""
+    table_class = f' class="{css_class}"' if css_class else ""
     return (
-        f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
+        f'<div class="table-wrap"><table{table_class}>{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
 def section(section_id: str, title: str, body: str) -> str:
+    """A ``<section>`` with its heading; ``body`` is HTML."""
     return f'<section id="{esc(section_id)}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
 
 
-def figure(svg: str, caption_html: str) -> str:
-    return f"<figure>{svg}<figcaption>{caption_html}</figcaption></figure>"
+def figure(rendered: RenderedFigure, caption_html: str, collect: list | None = None) -> str:
+    """A :class:`~metak.report.render.RenderedFigure` with its caption.
+
+    The axes' description goes into the ``data-axes`` attribute, and the figure into ``collect``
+    when given.
+    """
+    if collect is not None:
+        collect.append(rendered)
+    return (
+        f'<figure id="figure-{esc(rendered.key)}" data-axes="{esc(rendered.axes_json())}">'
+        f"{rendered.svg}<figcaption>{caption_html}</figcaption></figure>"
+    )
 
 
 def note(text_html: str, kind: str = "note") -> str:
+    """A paragraph of class ``kind`` (``note``, ``warn`` or ``ok``); ``text_html`` is HTML."""
     return f'<p class="{kind}">{text_html}</p>'
 
 
@@ -61,9 +87,9 @@ _CSS = """
 body { margin:0; background:var(--bg); color:var(--ink);
   font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", "Helvetica Neue",
   Arial, sans-serif; }
-header.top { background:var(--accent); color:#fff; padding:28px 0 22px; }
+header.top { background:var(--accent); color:#fff; padding:18px 0 14px; }
 header.top .inner, main, footer { max-width:1120px; margin:0 auto; padding:0 28px; }
-header.top h1 { margin:0 0 4px; font-size:26px; font-weight:650; letter-spacing:.2px; }
+header.top h1 { margin:0 0 2px; font-size:24px; font-weight:650; letter-spacing:.2px; }
 header.top p { margin:0; opacity:.85; }
 nav.toc { max-width:1120px; margin:14px auto 0; padding:0 28px; font-size:14px; }
 nav.toc a { color:var(--accent); text-decoration:none; margin-right:18px; white-space:nowrap; }
@@ -104,6 +130,17 @@ ul.claims li { border:1px solid var(--rule); border-radius:6px; padding:10px 14p
 .verdict.supported { background:#2e7d32; } .verdict.contradicted { background:#b3261e; }
 .verdict.uncertain { background:#b26a00; } .verdict.not-assessable { background:#6b7280; }
 footer { color:var(--muted); font-size:12.5px; padding-bottom:30px; }
+section#answers { border-top:4px solid var(--accent); }
+article.answer { border-left:4px solid #2e7d32; padding:2px 0 2px 14px; margin:10px 0 14px; }
+article.answer.weak { border-left-color:#b26a00; }
+article.answer h3 { margin:0 0 2px; color:var(--ink); font-size:16px; }
+article.answer p { margin:2px 0; }
+article.answer p.facts { color:var(--muted); font-size:13.5px; }
+article.answer .where { white-space:nowrap; }
+table.summary { width:100%; }
+table.summary td:first-child code { word-break:break-all; }
+table.summary td:nth-child(2) { color:var(--muted); font-size:12.5px; max-width:13em; }
+tr.group th { background:#e6ebf3; text-align:left; font-weight:600; padding-top:9px; }
 @media print { body { background:#fff; } section { border:none; padding:0; } }
 """
 

@@ -1,10 +1,11 @@
 """Read a results directory (README.md, "What results/ holds") into typed pieces for the report.
 
 The report is rebuilt from the saved files alone, so this reader is the report's only contact with
-the fit: it tolerates optional keys missing from ``analyses.json`` (older runs, analyses without
-moderators) and raises :class:`ResultsError` naming the file when a required file is absent or
-cannot be what ``fit`` wrote (empty, a column missing or not numeric, not JSON, a posterior file
-holding another analysis), so that hand-edited results end in one line, never a traceback.
+the fit. It accepts exactly what ``fit`` writes — ``analyses.json`` is ``{"analyses": [...],
+"questions": [...]}`` with the documented keys — and raises :class:`ResultsError` naming the file
+when a required file is absent or cannot be what ``fit`` wrote (empty, a column missing or not
+numeric, not JSON, another shape, a posterior file holding another analysis), so that hand-edited
+results end in one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -20,7 +22,10 @@ from metak.errors import ResultsError
 
 __all__ = [
     "ResultsError",
+    "OutcomeInfo",
+    "DeficiencyInfo",
     "AnalysisInfo",
+    "QuestionInfo",
     "ReportInputs",
     "load_inputs",
     "open_posterior",
@@ -45,7 +50,21 @@ SUMMARY_REQUIRED = (
     "converged",
 )
 SUMMARY_NUMERIC = ("mean", "sd", "q2.5", "q50", "q97.5", "r_hat", "ess_bulk", "ess_tail")
-STUDIES_REQUIRED = ("analysis", "study_id", "yi", "ci_low", "ci_high", "weight_pct")
+STUDIES_REQUIRED = (
+    "analysis",
+    "study_id",
+    "label",
+    "outcome",
+    "yi",
+    "ci_low",
+    "ci_high",
+    "theta_mean",
+    "theta_q2.5",
+    "theta_q97.5",
+    "weight_pct",
+    "n_treatment",
+    "n_control",
+)
 STUDIES_NUMERIC = (
     "yi",
     "vi",
@@ -55,6 +74,9 @@ STUDIES_NUMERIC = (
     "theta_mean",
     "theta_q2.5",
     "theta_q97.5",
+    "n_treatment",
+    "n_control",
+    "baseline_dpucmgp_pmol_l",
 )
 # The attribute ``fit`` puts on each posterior file: the analysis it belongs to.
 ANALYSIS_ATTR = "metak_analysis"
@@ -62,16 +84,49 @@ _REFIT = "fix: run `python -m metak fit` to write the results again"
 
 
 @dataclass(frozen=True)
+class OutcomeInfo:
+    """One outcome of an analysis, as ``outcomes.csv`` declared it."""
+
+    KEYS: ClassVar[tuple[str, ...]] = ("description", "unit", "direction")
+
+    description: str
+    unit: str
+    direction: str  # lower_is_better | higher_is_better | unspecified
+
+
+@dataclass(frozen=True)
+class DeficiencyInfo:
+    """The deficiency moderator of an analysis: reference and levels in pmol/L."""
+
+    reference: float
+    levels: tuple[float, ...]
+    imputed: bool
+    marker_outcome: str
+
+    @classmethod
+    def from_record(cls, record: dict) -> DeficiencyInfo:
+        """From the ``deficiency`` entry of ``analyses.json``."""
+        return cls(
+            float(record["reference_pmol_per_l"]),
+            tuple(float(level) for level in record["levels_pmol_per_l"]),
+            bool(record["imputed"]),
+            str(record["marker_outcome"]),
+        )
+
+
+@dataclass(frozen=True)
 class AnalysisInfo:
-    """What ``analyses.json`` says about one analysis (missing keys get neutral defaults)."""
+    """What ``analyses.json`` says about one analysis."""
 
     name: str
     description: str
     model: str
-    outcome: str
+    outcome: str  # the outcome, or the joint model's outcomes joined by ", "
+    outcomes: tuple[str, ...]  # one entry, or the joint model's outcomes
     measure: str
     direction: str  # lower_is_better | higher_is_better | unspecified
-    k: int | None
+    k: int
+    n_studies: int
     method: str
     converged: bool
     priors: dict = field(default_factory=dict)
@@ -80,14 +135,37 @@ class AnalysisInfo:
     counts: dict = field(default_factory=dict)
     messages: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     outcome_description: str = ""
     unit: str = ""
+    outcome_meta: dict = field(default_factory=dict)  # outcome -> OutcomeInfo
+    deficiency: DeficiencyInfo | None = None
+    link_biomarker: str | None = None  # joint models: the outcome whose effects predict the others
     intervention: str = DEFAULT_INTERVENTION
     comparator: str = DEFAULT_COMPARATOR
 
     @property
     def is_regression(self) -> bool:
+        """True for meta-regressions (moderator slopes)."""
         return self.model == "meta_regression" or bool(self.moderators)
+
+    def outcome_info(self, outcome: str | None = None) -> OutcomeInfo:
+        """The description, unit and direction of ``outcome`` (default: the analysis' own)."""
+        outcome = self.outcomes[0] if outcome is None else outcome
+        found = self.outcome_meta.get(outcome)
+        if found is not None:
+            return found
+        return OutcomeInfo(self.outcome_description, self.unit, self.direction)
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """A question of the analysis file (``[[question]]``), or one the report asks by default."""
+
+    text: str
+    analysis: str
+    parameter: str
+    benefit: str | None = None  # "lower" | "higher": overrides the outcome's direction
 
 
 @dataclass(frozen=True)
@@ -99,8 +177,10 @@ class ReportInputs:
     studies: pd.DataFrame
     claims: pd.DataFrame
     analyses: dict  # name -> AnalysisInfo, in file order
+    questions: tuple[QuestionInfo, ...] = ()  # as declared; empty: one per analysis
 
     def posterior_path(self, name: str) -> Path:
+        """``posterior/<name>.nc``, refusing a name that is not a plain file name."""
         if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
             raise ResultsError(
                 f"error: {self.directory / 'analyses.json'}: analysis name {name!r} is not a "
@@ -160,65 +240,130 @@ def _read_csv(
     return frame
 
 
-def _as_tuple(value) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, dict):  # e.g. {"messages": [...]}
-        value = value.get("messages", list(value.values()))
-    return tuple(str(item) for item in value)
+# The one shape of analyses.json (README.md, "What results/ holds"): the keys every entry has.
+ENTRY_KEYS = (
+    "name",
+    "description",
+    "spec",
+    "direction",
+    "outcome_description",
+    "unit",
+    "outcome_meta",
+    "k",
+    "n_studies",
+    "counts",
+    "method",
+    "converged",
+    "diagnostics",
+    "warnings",
+)
+SPEC_KEYS = (
+    "model",
+    "outcome",
+    "outcomes",
+    "link_biomarker",
+    "measure",
+    "moderators",
+    "priors",
+    "reference_levels",
+)
+QUESTION_KEYS = ("text", "analysis", "parameter", "benefit")
 
 
-def _entries(raw) -> list[dict]:
-    """``analyses.json`` as a list of dicts: accepts {name: {...}}, {"analyses": ...} or [...]."""
-    if isinstance(raw, dict) and isinstance(raw.get("analyses"), dict | list):
-        raw = raw["analyses"]
-    if isinstance(raw, dict):
-        return [{"name": name, **entry} for name, entry in raw.items() if isinstance(entry, dict)]
-    return [entry for entry in raw if isinstance(entry, dict)]
-
-
-def _info(entry: dict, summary: pd.DataFrame) -> AnalysisInfo:
-    spec = entry.get("spec") or {}
-    name = str(entry.get("name") or spec.get("name"))
-
-    def pick(key, default=None):
-        value = entry.get(key, spec.get(key))
-        return default if value is None else value
-
-    rows = summary[summary["analysis"] == name] if "analysis" in summary else summary.iloc[:0]
-    method = pick("method") or (str(rows["method"].iloc[0]) if len(rows) else "unknown")
-    converged = pick("converged")
-    if converged is None:
-        converged = bool(rows["converged"].astype(str).eq("True").all()) if len(rows) else True
-    outcomes = pick("outcomes") or ()
-    outcome = pick("outcome") or ", ".join(map(str, outcomes))
-    return AnalysisInfo(
-        name=name,
-        description=str(pick("description", "")),
-        model=str(pick("model", "")),
-        outcome=str(outcome),
-        measure=str(pick("measure", "")),
-        direction=str(pick("direction", pick("direction_of_benefit", "unspecified"))),
-        k=pick("k"),
-        method=str(method),
-        converged=bool(converged),
-        priors={str(key): str(value) for key, value in (pick("priors") or {}).items()},
-        moderators=_as_tuple(pick("moderators")),
-        reference_levels=dict(pick("reference_levels", pick("centers", {})) or {}),
-        counts=dict(pick("counts", {}) or {}),
-        messages=_as_tuple(pick("diagnostics", pick("messages"))),
-        warnings=_as_tuple(pick("warnings")),
-        outcome_description=str(pick("outcome_description", "")),
-        unit=str(pick("unit", "")),
-        intervention=str(pick("intervention", DEFAULT_INTERVENTION)),
-        comparator=str(pick("comparator", DEFAULT_COMPARATOR)),
+def _shape_error(path: Path, what: str) -> ResultsError:
+    return ResultsError(
+        f"error: {path}: {what}, not the analyses as `metak fit` writes them "
+        f'({{"analyses": [...], "questions": [...]}}); {_REFIT}'
     )
 
 
+def _keys(path: Path, where: str, entry: object, keys: tuple[str, ...]) -> dict:
+    if not isinstance(entry, dict):
+        raise _shape_error(path, f"{where} is a {type(entry).__name__}")
+    missing = [key for key in keys if key not in entry]
+    if missing:
+        raise _shape_error(path, f"{where} has no key {missing[0]!r}")
+    return entry
+
+
+def _outcome_info(path: Path, where: str, raw: object) -> dict[str, OutcomeInfo]:
+    if not isinstance(raw, dict):
+        raise _shape_error(path, f"{where}.outcome_meta is a {type(raw).__name__}")
+    out = {}
+    for outcome, meta in raw.items():
+        meta = _keys(path, f"{where}.outcome_meta.{outcome}", meta, OutcomeInfo.KEYS)
+        out[str(outcome)] = OutcomeInfo(
+            str(meta["description"] or ""), str(meta["unit"] or ""), str(meta["direction"])
+        )
+    return out
+
+
+def _info(path: Path, index: int, entry: object) -> AnalysisInfo:
+    where = f"analyses[{index}]"
+    entry = _keys(path, where, entry, ENTRY_KEYS)
+    spec = _keys(path, f"{where}.spec", entry["spec"], SPEC_KEYS)
+    outcomes = tuple(str(o) for o in (spec["outcomes"] or ()))
+    deficiency = entry.get("deficiency")
+    return AnalysisInfo(
+        name=str(entry["name"]),
+        description=str(entry["description"]),
+        model=str(spec["model"]),
+        outcome=str(spec["outcome"]) if spec["outcome"] else ", ".join(outcomes),
+        outcomes=outcomes or (str(spec["outcome"]),),
+        measure=str(spec["measure"] or ""),
+        direction=str(entry["direction"]),
+        k=int(entry["k"]),
+        n_studies=int(entry["n_studies"]),
+        method=str(entry["method"]),
+        converged=bool(entry["converged"]),
+        priors={str(key): str(value) for key, value in (spec["priors"] or {}).items()},
+        moderators=tuple(str(m) for m in spec["moderators"] or ()),
+        reference_levels=dict(spec["reference_levels"] or {}),
+        counts=dict(entry["counts"] or {}),
+        messages=tuple(str(m) for m in entry["diagnostics"] or ()),
+        warnings=tuple(str(w) for w in entry["warnings"] or ()),
+        notes=tuple(str(n) for n in entry.get("notes") or ()),
+        outcome_description=str(entry["outcome_description"] or ""),
+        unit=str(entry["unit"] or ""),
+        outcome_meta=_outcome_info(path, where, entry["outcome_meta"]),
+        deficiency=DeficiencyInfo.from_record(deficiency) if deficiency else None,
+        link_biomarker=str(spec["link_biomarker"]) if spec["link_biomarker"] else None,
+    )
+
+
+def _questions(path: Path, raw: object, names: list[str]) -> tuple[QuestionInfo, ...]:
+    if not isinstance(raw, list):
+        raise _shape_error(path, f'"questions" is a {type(raw).__name__}')
+    questions = []
+    for index, entry in enumerate(raw):
+        entry = _keys(path, f"questions[{index}]", entry, QUESTION_KEYS)
+        if str(entry["analysis"]) not in names:
+            raise _shape_error(
+                path, f"questions[{index}] asks about analysis {entry['analysis']!r}, not in it"
+            )
+        benefit = entry["benefit"]
+        questions.append(
+            QuestionInfo(
+                str(entry["text"]),
+                str(entry["analysis"]),
+                str(entry["parameter"]),
+                None if benefit is None else str(benefit),
+            )
+        )
+    return tuple(questions)
+
+
 def load_inputs(directory: Path) -> ReportInputs:
-    """Read ``summary.csv``, ``study_effects.csv``, ``claims.csv`` and ``analyses.json``."""
+    """Read ``summary.csv``, ``study_effects.csv``, ``claims.csv`` and ``analyses.json``.
+
+    ``analyses.json`` must have the one shape ``fit`` writes: an object with the list
+    ``analyses`` (every entry with the documented keys) and the list ``questions``.
+
+    Raises
+    ------
+    ResultsError
+        One line naming the file and what is wrong with it.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise ResultsError(
@@ -226,8 +371,6 @@ def load_inputs(directory: Path) -> ReportInputs:
         )
     summary = _read_csv(directory / "summary.csv", True, SUMMARY_REQUIRED, SUMMARY_NUMERIC)
     studies = _read_csv(directory / "study_effects.csv", True, STUDIES_REQUIRED, STUDIES_NUMERIC)
-    if "theta_mean" in studies.columns:  # the forest plot then draws the shrunken intervals
-        _require_columns(directory / "study_effects.csv", studies, ("theta_q2.5", "theta_q97.5"))
     claims = _read_csv(directory / "claims.csv", required=False)
     path = _require(directory / "analyses.json")
     try:
@@ -236,18 +379,29 @@ def load_inputs(directory: Path) -> ReportInputs:
         raise ResultsError(
             f"error: {path}: not valid JSON ({_one_line(err)}); fix: re-run `python -m metak fit`"
         ) from None
-    if not isinstance(raw, dict | list):
-        raise ResultsError(
-            f"error: {path}: holds a {type(raw).__name__}, not the analyses (an object or a "
-            f"list); {_REFIT}"
-        )
-    infos = [_info(entry, summary) for entry in _entries(raw)]
+    if not isinstance(raw, dict):
+        raise _shape_error(path, f"holds a {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"analyses", "questions"})
+    missing = [key for key in ("analyses", "questions") if key not in raw]
+    if unknown or missing:
+        what = f"has the key {unknown[0]!r}" if unknown else f"has no key {missing[0]!r}"
+        raise _shape_error(path, what)
+    if not isinstance(raw["analyses"], list):
+        raise _shape_error(path, f'"analyses" is a {type(raw["analyses"]).__name__}')
+    infos = [_info(path, i, entry) for i, entry in enumerate(raw["analyses"])]
     names = [info.name for info in infos]
-    # Analyses present in summary.csv but not described in analyses.json still get a section.
-    for name in dict.fromkeys(summary.get("analysis", pd.Series(dtype=str)).astype(str)):
-        if name not in names:
-            infos.append(_info({"name": name}, summary))
-    return ReportInputs(directory, summary, studies, claims, {info.name: info for info in infos})
+    if len(set(names)) < len(names):
+        raise _shape_error(path, "names an analysis twice")
+    for table, frame in (("summary.csv", summary), ("study_effects.csv", studies)):
+        stray = sorted(set(frame["analysis"].astype(str)) - set(names))
+        if stray:
+            raise ResultsError(
+                f"error: {directory / table}: analysis {stray[0]!r} is not described in "
+                f"analyses.json; {_REFIT}"
+            )
+    questions = _questions(path, raw["questions"], names)
+    analyses = {info.name: info for info in infos}
+    return ReportInputs(directory, summary, studies, claims, analyses, questions)
 
 
 def open_posterior(path: Path, analysis: str | None = None):

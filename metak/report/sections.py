@@ -1,55 +1,62 @@
-"""The report's analysis sections: question and data, forest plots, posteriors, meta-regression.
+"""The report's analysis sections.
 
-Each function returns the HTML of one ``<section>``; text from the results files is escaped with
-:func:`~metak.report.html.esc` here, at the edge.
+The analyses and their data, forest plots, prior vs posterior, and meta-regression.
+
+Each function returns the HTML of one ``<section>`` and appends the figures it draws to
+``figures`` (:class:`~metak.report.render.RenderedFigure`); text from the results files is
+escaped with :func:`~metak.report.html.esc` here, at the edge.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
-from metak.report.diagnostics_plots import prior_posterior_svg, sampler_vars
-from metak.report.figures import bubble_svg, forest_svg
+from metak.report.answers import participants, participants_words
+from metak.report.diagnostics_plots import prior_posterior_figure
+from metak.report.forest import forest_figure
 from metak.report.html import esc, figure, note, section
-from metak.report.inputs import AnalysisInfo, ReportInputs, flat_draws
+from metak.report.inputs import AnalysisInfo, ReportInputs
+from metak.report.quantities import model_parameters, parameter_draws
+from metak.report.regression_plots import RegressionLine, bubble_figure, deficiency_figure
 from metak.report.text import (
     decimals_for,
     direction_words,
     favours_labels,
     fmt,
     measure_label,
+    rounded_prior,
     sentence,
 )
+from metak.report.units import DEFICIENCY_MODERATOR, effect_unit
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "study_rows",
     "parameter_row",
-    "question_section",
+    "units_by_outcome",
+    "analyses_section",
     "forest_section",
     "posterior_section",
     "regression_section",
 ]
 
 _BAND_POINTS = 120
+_GRID_MARGIN = 1.25  # the deficiency line extends this factor beyond the outermost baselines
 
 
 def study_rows(inputs: ReportInputs, name: str) -> pd.DataFrame:
-    """The analysis' rows of study_effects.csv with a display ``label``.
-
-    The label is the study id, with the comparison appended when a study has several rows.
-    """
+    """The analysis' rows of study_effects.csv, in file order."""
     studies = inputs.studies
-    rows = studies[studies["analysis"].astype(str) == name].reset_index(drop=True)
-    ids = rows["study_id"].astype(str)
-    label = ids.copy()
-    if "comparison" in rows:
-        repeated = ids.duplicated(keep=False)
-        label[repeated] = ids[repeated] + " (" + rows.loc[repeated, "comparison"].astype(str) + ")"
-    return rows.assign(label=label)
+    return studies[studies["analysis"].astype(str) == name].reset_index(drop=True)
 
 
 def parameter_row(inputs: ReportInputs, name: str, parameter: str) -> pd.Series | None:
+    """The summary.csv row of ``parameter`` in analysis ``name``, or None."""
     summary = inputs.summary
     match = summary[
         (summary["analysis"].astype(str) == name) & (summary["parameter"].astype(str) == parameter)
@@ -57,11 +64,14 @@ def parameter_row(inputs: ReportInputs, name: str, parameter: str) -> pd.Series 
     return None if match.empty else match.iloc[0]
 
 
-def _pooled_parameter(inputs: ReportInputs, info: AnalysisInfo) -> str | None:
-    for parameter in ("intercept", "mu"):
-        if parameter_row(inputs, info.name, parameter) is not None:
-            return parameter
-    return None
+def units_by_outcome(info: AnalysisInfo) -> dict[str, str]:
+    """Outcome -> the unit of its effects in this analysis."""
+    return {outcome: effect_unit(info, outcome) for outcome in info.outcomes}
+
+
+def _summary_names(inputs: ReportInputs, name: str) -> list[str]:
+    summary = inputs.summary
+    return [str(p) for p in summary.loc[summary["analysis"].astype(str) == name, "parameter"]]
 
 
 def _imputed(rows: pd.DataFrame, moderator: str) -> pd.Series:
@@ -71,126 +81,187 @@ def _imputed(rows: pd.DataFrame, moderator: str) -> pd.Series:
     return rows[column].astype(str).str.lower().isin(("true", "1", "1.0"))
 
 
-def _moderators(info: AnalysisInfo, rows: pd.DataFrame) -> list[str]:
-    # study_effects.csv has the moderator columns of every analysis: keep this analysis' own.
-    found = [
-        c[: -len("_imputed")]
-        for c in rows.columns
-        if c.endswith("_imputed") and rows[c].notna().any()
+def _outcome_words(info: AnalysisInfo, outcome: str) -> str:
+    meta = info.outcome_info(outcome)
+    words = (
+        f"{esc(meta.description)} (<code>{esc(outcome)}</code>)"
+        if meta.description
+        else (f"<code>{esc(outcome)}</code>")
+    )
+    return words + (f", {esc(meta.unit)}" if meta.unit else "")
+
+
+def _analysis_facts(inputs: ReportInputs, info: AnalysisInfo) -> list[tuple[str, str]]:
+    rows = study_rows(inputs, info.name)
+    trials, people, without_n = participants(rows)
+    studies = ", ".join(dict.fromkeys(rows["study_id"].astype(str)))
+    count = (
+        f"{info.k} effect sizes from {info.n_studies} trials"
+        if info.k != info.n_studies
+        else f"{info.n_studies} trial{'' if info.n_studies == 1 else 's'}"
+    )
+    people_text = participants_words(people, without_n)
+    facts = [
+        (
+            "Outcome" if len(info.outcomes) == 1 else "Outcomes",
+            "<br>".join(_outcome_words(info, o) for o in info.outcomes),
+        ),
+        (
+            "Effect measure",
+            "<br>".join(
+                esc(measure_label(info.measure, effect_unit(info, o))) for o in info.outcomes
+            ),
+        ),
+        ("Direction of benefit", esc(direction_words(info.direction, info.intervention))),
+        (
+            "Model",
+            esc(info.model.replace("_", " "))
+            + (f" on {esc(', '.join(info.moderators))}" if info.moderators else ""),
+        ),
+        ("Trials", f"{count} ({esc(studies)})" if len(rows) else count),
+        ("Sample", people_text),
+        ("Posterior", "exact (no sampler)" if info.method == "exact" else esc(info.method.upper())),
     ]
-    return list(dict.fromkeys([*info.moderators, *found]))
-
-
-def question_section(inputs: ReportInputs) -> str:
-    parts = [note("What each analysis asks, on which studies, and how its effect is read.", "note")]
-    for info in inputs.analyses.values():
-        rows = study_rows(inputs, info.name)
-        k = info.k if info.k is not None else len(rows)
-        facts = [
+    if info.priors:
+        facts.append(
             (
-                "Outcome",
-                esc(info.outcome)
-                + (f" — {esc(info.outcome_description)}" if info.outcome_description else ""),
-            ),
-            (
-                "Effect measure",
-                esc(measure_label(info.measure, info.unit))
-                + (f" (<code>{esc(info.measure)}</code>)" if info.measure else ""),
-            ),
-            ("Direction of benefit", esc(direction_words(info.direction, info.intervention))),
-            (
-                "Model",
-                esc(info.model.replace("_", " "))
-                + (f" on {esc(', '.join(info.moderators))}" if info.moderators else ""),
-            ),
-            ("Studies", f"{k} ({esc(', '.join(rows['label']))})" if len(rows) else str(k)),
-            (
-                "Posterior",
-                "exact (no sampler)"
-                if info.method == "exact"
-                else esc(info.method.upper() if info.method == "mcmc" else info.method),
-            ),
-        ]
-        if info.priors:
-            facts.append(
-                (
-                    "Priors",
-                    ", ".join(f"<code>{esc(p)} ~ {esc(d)}</code>" for p, d in info.priors.items()),
-                )
+                "Priors",
+                ", ".join(
+                    f"<code>{esc(p)} ~ {esc(rounded_prior(d))}</code>"
+                    for p, d in info.priors.items()
+                ),
             )
-        for moderator in _moderators(info, rows):
-            imputed = rows.loc[_imputed(rows, moderator), "label"].tolist()
-            measured = info.counts.get("measured", {}).get(moderator, len(rows) - len(imputed))
-            text = f"{esc(measured)} measured, {len(imputed)} imputed"
-            if imputed:
-                text += (
-                    f": {esc(', '.join(imputed))} (imputed values drawn hollow in the bubble plot)"
-                )
-            facts.append((f"Moderator <code>{esc(moderator)}</code>", text))
-        for warning in info.warnings:
-            facts.append(("Warning", esc(warning)))
-        dl = "".join(f"<dt>{term}</dt><dd>{value}</dd>" for term, value in facts)
-        described = info.description.removeprefix(f"{info.name}:").strip()
-        title = (
-            f"<h3><code>{esc(info.name)}</code>"
-            + (f" — {esc(described)}" if described else "")
-            + "</h3>"
         )
-        parts.append(f'{title}<dl class="facts">{dl}</dl>')
-    return section("question", "1. The question and the data", "\n".join(parts))
+    if info.deficiency is not None:
+        deficiency = info.deficiency
+        measured = info.counts.get("measured", {}).get(DEFICIENCY_MODERATOR, 0)
+        imputed = info.counts.get("imputed", {}).get(DEFICIENCY_MODERATOR, 0)
+        facts.append(
+            (
+                "Baseline dp-ucMGP",
+                f"{esc(measured)} measured, {esc(imputed)} imputed in the model; effect reported "
+                f"at {esc(', '.join(fmt(v, 0) for v in deficiency.levels))} pmol/L, reference "
+                f"{esc(fmt(deficiency.reference, 0))} pmol/L",
+            )
+        )
+    for moderator in info.moderators:
+        if moderator == DEFICIENCY_MODERATOR:
+            continue
+        measured = info.counts.get("measured", {}).get(moderator, "?")
+        imputed = info.counts.get("imputed", {}).get(moderator, 0)
+        facts.append(
+            (
+                f"Moderator <code>{esc(moderator)}</code>",
+                f"{esc(measured)} measured, {esc(imputed)} missing, centred at "
+                f"{esc(fmt(info.reference_levels.get(moderator), 4))}",
+            )
+        )
+    for text in (*info.warnings, *info.notes):
+        facts.append(("Note", esc(text)))
+    return facts
 
 
-def forest_section(inputs: ReportInputs) -> str:
+def analyses_section(inputs: ReportInputs) -> str:
+    """What each analysis asks, on which trials, with which priors (rounded for reading)."""
+    parts = [
+        note(
+            "Each analysis: its outcome and unit, trials, model and priors (rounded to 4 "
+            "significant digits; analyses.json has them in full)."
+        )
+    ]
+    for info in inputs.analyses.values():
+        dl = "".join(
+            f"<dt>{term}</dt><dd>{value}</dd>" for term, value in _analysis_facts(inputs, info)
+        )
+        parts.append(
+            f'<h3 id="analysis-{esc(info.name)}"><code>{esc(info.name)}</code> — '
+            f"{esc(info.outcome_info().description or info.outcome)}</h3>"
+            f'<dl class="facts">{dl}</dl>'
+        )
+    return section("analyses", "Analyses and data", "\n".join(parts))
+
+
+def _pooled(inputs: ReportInputs, info: AnalysisInfo, outcome: str):
+    """(parameter, (q2.5, q50, q97.5), label, prediction) of the pooled effect on ``outcome``."""
+    if info.model == "joint":
+        names = [f"mu[{outcome}]"]
+    else:
+        names = ["intercept", "mu"]
+    for name in names:
+        row = parameter_row(inputs, info.name, name)
+        if row is not None:
+            label = "Effect at reference moderators" if name == "intercept" else "Pooled effect"
+            new = None if info.model == "joint" else parameter_row(inputs, info.name, "theta_new")
+            prediction = None if new is None else (new["q2.5"], new["q97.5"])
+            return name, (row["q2.5"], row["q50"], row["q97.5"]), label, prediction
+    return None, None, "", None
+
+
+def forest_section(inputs: ReportInputs, figures: list) -> str:
+    """Forest plots: one per analysis and outcome, each with its own axis and unit."""
     parts = []
     for info in inputs.analyses.values():
         rows = study_rows(inputs, info.name)
+        head = f"<h3><code>{esc(info.name)}</code></h3>"
         if rows.empty:
-            parts.append(
-                f"<h3><code>{esc(info.name)}</code></h3>"
-                + note("No study rows in study_effects.csv.")
-            )
+            parts.append(head + note("No study rows in study_effects.csv."))
             continue
-        pooled_name = _pooled_parameter(inputs, info)
-        pooled = pooled_label = None
-        if pooled_name is not None:
-            row = parameter_row(inputs, info.name, pooled_name)
-            pooled = (row["q2.5"], row["q50"], row["q97.5"])
-            pooled_label = (
-                "Pooled effect" if pooled_name == "mu" else "Effect at reference moderators"
+        units = units_by_outcome(info)
+        panels = []
+        for outcome in info.outcomes:
+            these = rows[rows["outcome"].astype(str) == outcome].reset_index(drop=True)
+            if these.empty:
+                continue
+            if len(info.outcomes) > 1 and these["study_id"].is_unique:
+                # One outcome per panel: the study alone names the row (not "study [outcome]").
+                these = these.assign(label=these["study_id"].astype(str))
+            name, pooled, label, prediction = _pooled(inputs, info, outcome)
+            meta = info.outcome_info(outcome)
+            unit = units.get(outcome, "")
+            rendered = forest_figure(
+                f"forest-{info.name}-{outcome}",
+                these,
+                units,
+                pooled,
+                label,
+                prediction,
+                decimals_for(these["yi"]),
+                measure_label(info.measure, unit)
+                + (f" — {meta.description}" if meta.description else ""),
+                favours_labels(meta.direction, info.intervention, info.comparator),
             )
-        new = parameter_row(inputs, info.name, "theta_new")
-        prediction = None if new is None else (new["q2.5"], new["q97.5"])
-        decimals = decimals_for(rows["yi"])
-        svg = forest_svg(
-            f"forest-{info.name}",
-            rows,
-            pooled,
-            pooled_label or "",
-            prediction,
-            decimals,
-            measure_label(info.measure, info.unit),
-            favours_labels(info.direction, info.intervention, info.comparator),
-        )
-        caption = (
-            f"<strong>{esc(info.name)}</strong>: squares are the observed effects with 95% "
-            "confidence intervals (area proportional to the study's weight at the posterior mean "
-            "of τ); hollow circles the shrunken study estimates with 95% credible intervals; the "
-            "diamond the pooled posterior median and 95% credible interval; the bar under it the "
-            "95% prediction interval for a new study. "
-            f"{esc(sentence(direction_words(info.direction, info.intervention)))}."
-        )
-        if pooled_name == "intercept":
-            caption += " The diamond is the effect at the moderators' reference values."
-        parts.append(f"<h3><code>{esc(info.name)}</code></h3>" + figure(svg, caption))
-    return section("forest", "2. Forest plots", "\n".join(parts))
+            caption = (
+                f"<strong>{esc(info.name)}</strong>"
+                + (f", {esc(meta.description or outcome)}" if len(info.outcomes) > 1 else "")
+                + f" ({esc(unit or 'no unit')}): squares are the observed effects with 95% "
+                "confidence intervals (area proportional to the study's weight within this "
+                "outcome, at the posterior mean of τ); hollow circles the shrunken study "
+                "estimates with 95% credible intervals"
+                + (
+                    "; the diamond the pooled posterior median and 95% credible interval"
+                    + (f" (<code>{esc(name)}</code>)" if name else "")
+                    if pooled is not None
+                    else ""
+                )
+                + (
+                    "; the bar under it the 95% prediction interval for a new study"
+                    if prediction is not None
+                    else ""
+                )
+                + f". {esc(sentence(direction_words(meta.direction, info.intervention)))}."
+            )
+            panels.append(figure(rendered, caption, figures))
+        parts.append(head + "".join(panels))
+    return section("forest", "Forest plots", "\n".join(parts))
 
 
-def posterior_section(inputs: ReportInputs, trees: dict) -> str:
+def posterior_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
+    """Prior and posterior densities of each analysis' parameters (arviz-plots)."""
     parts = [
         note(
-            "Posterior densities (orange) with the prior (blue) overlaid, zoomed on the posterior: "
-            "a prior that is flat over this range barely influenced the result (a prior line "
-            "hugging the axis is nearly flat there)."
+            "Prior and posterior densities of each parameter (arviz-plots' "
+            "<code>plot_prior_posterior</code>), named as in the tables, each on its own axis in "
+            "its unit: where the posterior is as wide as the prior, the data say little."
         )
     ]
     for info in inputs.analyses.values():
@@ -202,85 +273,165 @@ def posterior_section(inputs: ReportInputs, trees: dict) -> str:
                 + note(f"No posterior file <code>posterior/{esc(info.name)}.nc</code>.", "warn")
             )
             continue
-        names = [
-            n for n in sampler_vars(tree) if n not in ("nu", "r_prepost", "gamma_link", "corr")
-        ]
-        svg, text = prior_posterior_svg(f"prior-{info.name}", tree, names)
+        names = model_parameters(tree, info, _summary_names(inputs, info.name))
+        rendered, text = prior_posterior_figure(f"prior-{info.name}", tree, info, names)
+        if rendered is None:
+            parts.append(head + note(esc(text), "warn"))
+            continue
         caption = "Parameters: " + ", ".join(f"<code>{esc(n)}</code>" for n in names) + "."
-        parts.append(head + figure(svg, caption) + (note(esc(text), "warn") if text else ""))
-    return section("posterior", "3. Posterior and prior", "\n".join(parts))
+        parts.append(head + figure(rendered, caption, figures))
+    return section("posterior", "Prior and posterior", "\n".join(parts))
 
 
-def _center(tree, rows: pd.DataFrame, moderator: str, j: int, info: AnalysisInfo) -> float:
-    """The centring value the fit subtracted: raw column minus constant_data ``X``."""
-    raw = pd.to_numeric(rows[moderator], errors="coerce").to_numpy(float)
-    if "constant_data" in tree.children and "X" in tree["constant_data"].dataset:
-        used = np.asarray(tree["constant_data"].dataset["X"].values, float)
-        if used.ndim == 2 and used.shape[0] == raw.size and j < used.shape[1]:
-            diff = raw - used[:, j]
-            if np.isfinite(diff).any():
-                return float(np.nanmedian(diff))
-    for value in (info.reference_levels.get(moderator),):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            pass
-    return 0.0
+def _line(intercept: np.ndarray, slope: np.ndarray, grid: np.ndarray, x: np.ndarray):
+    lines = intercept[:, None] + slope[:, None] * x[None, :]
+    low, high = np.quantile(lines, [0.025, 0.975], axis=0)
+    return RegressionLine(grid, lines.mean(axis=0), low, high)
 
 
-def regression_section(inputs: ReportInputs, trees: dict) -> str:
+def _deficiency_part(
+    inputs: ReportInputs, info: AnalysisInfo, tree: xr.DataTree | None, figures: list
+) -> str:
+    rows = study_rows(inputs, info.name)
+    head = f"<h3><code>{esc(info.name)}</code> — effect against baseline dp-ucMGP</h3>"
+    reference = info.deficiency.reference
+    measured = (
+        rows["baseline_dpucmgp_pmol_l"].to_numpy(float)
+        if "baseline_dpucmgp_pmol_l" in rows
+        else np.full(len(rows), np.nan)
+    )
+    imputed = {}
+    flags = _imputed(rows, DEFICIENCY_MODERATOR).to_numpy()
+    posterior = tree["posterior"].dataset
+    if flags.any() and "log_baseline_imputed" in posterior:
+        draws = posterior["log_baseline_imputed"]
+        dim = next(d for d in draws.dims if d not in ("chain", "draw"))
+        ids = [str(v) for v in draws[dim].values]
+        for position in np.flatnonzero(flags):
+            study = str(rows.loc[position, "study_id"])
+            if study in ids:
+                values = reference * np.exp(draws.isel({dim: ids.index(study)}).values.reshape(-1))
+                imputed[int(position)] = tuple(np.quantile(values, [0.025, 0.5, 0.975]))
+    placed = int(np.isfinite(measured).sum()) + len(imputed)
+    unit = effect_unit(info)
+    if placed < 2:
+        shown = "; ".join(
+            f"{esc(rows.loc[i, 'label'])}: baseline {esc(fmt(measured[i], 0))} pmol/L, effect "
+            f"{esc(fmt(rows.loc[i, 'yi'], decimals_for(rows['yi'])))} {esc(unit)}"
+            for i in np.flatnonzero(np.isfinite(measured))
+        )
+        return head + note(
+            f"No figure: {'only one trial has' if placed == 1 else 'no trial has'} a baseline "
+            "dp-ucMGP here"
+            + (f" ({shown})" if shown else "")
+            + ". The slope of a line through one point is set by its prior, not by the data, so "
+            "none is drawn (the summary table has the slope's posterior).",
+            "warn",
+        )
+    intercept = parameter_draws(tree, "posterior", "intercept", info)
+    slope = parameter_draws(tree, "posterior", DEFICIENCY_MODERATOR, info)
+    spots = [*measured[np.isfinite(measured)], *(v for q in imputed.values() for v in q)]
+    spots += [reference, *info.deficiency.levels]
+    grid = np.geomspace(min(spots) / _GRID_MARGIN, max(spots) * _GRID_MARGIN, _BAND_POINTS)
+    line = _line(intercept, slope, grid, np.log(grid / reference))
+    levels = {}
+    for level in info.deficiency.levels:
+        row = parameter_row(inputs, info.name, f"effect_at_{level:g}")
+        if row is not None:
+            levels[level] = (row["q2.5"], row["q50"], row["q97.5"])
+    rendered = deficiency_figure(
+        f"deficiency-{info.name}",
+        rows,
+        measured,
+        imputed,
+        line,
+        reference,
+        levels,
+        units_by_outcome(info),
+        measure_label(info.measure, unit),
+    )
+    caption = (
+        f"<strong>{esc(info.name)}</strong>: each trial's observed effect "
+        f"({esc(unit or 'no unit')}) against its participants' baseline dp-ucMGP on a log axis "
+        "(the model is linear in its log)."
+    )
+    if np.isfinite(measured).any():
+        caption += (
+            " Filled points: baselines measured in the trial (vertical bar: the effect's 95% CI; "
+            "area proportional to weight)."
+        )
+    if imputed:
+        caption += (
+            " Dashed horizontal lines with hollow points: baselines the trial did not report, "
+            "imputed in the model; the line is the 95% posterior interval of the imputed value, "
+            "not a measurement."
+        )
+    caption += (
+        " The curve and band are the posterior mean and 95% credible band of the expected "
+        f"effect; the dashed vertical line is the reference ({esc(fmt(reference, 0))} pmol/L), "
+        "the dotted ones the reported levels with the effect there (diamonds, 95% CrI). "
+        f"{esc(sentence(direction_words(info.direction, info.intervention)))}."
+    )
+    return head + figure(rendered, caption, figures)
+
+
+def _bubble_part(
+    inputs: ReportInputs,
+    info: AnalysisInfo,
+    tree: xr.DataTree | None,
+    moderator: str,
+    figures: list,
+) -> str | None:
+    rows = study_rows(inputs, info.name)
+    raw = f"{moderator}_raw"
+    if raw not in rows:
+        return None
+    x = pd.to_numeric(rows[raw], errors="coerce").to_numpy(float)
+    intercept = parameter_draws(tree, "posterior", "intercept", info)
+    slope = parameter_draws(tree, "posterior", moderator, info)
+    if intercept is None or slope is None or np.isfinite(x).sum() < 2:
+        return None
+    center = float(info.reference_levels.get(moderator, 0.0) or 0.0)
+    grid = np.linspace(np.nanmin(x), np.nanmax(x), _BAND_POINTS)
+    line = _line(intercept, slope, grid, grid - center)
+    unit = effect_unit(info)
+    rendered = bubble_figure(
+        f"bubble-{info.name}-{moderator}",
+        rows,
+        moderator,
+        x,
+        line,
+        units_by_outcome(info),
+        measure_label(info.measure, unit),
+    )
+    caption = (
+        f"<strong>{esc(info.name)}</strong>: observed effects ({esc(unit or 'no unit')}) against "
+        f"<code>{esc(moderator)}</code> (bubble area proportional to weight). The line and band "
+        "are the posterior mean and 95% credible band of the expected effect (centred at "
+        f"{esc(fmt(center, decimals_for([center])))}; other moderators at their reference). "
+        f"{esc(sentence(direction_words(info.direction, info.intervention)))}."
+    )
+    return f"<h3><code>{esc(info.name)}</code> — <code>{esc(moderator)}</code></h3>" + figure(
+        rendered, caption, figures
+    )
+
+
+def regression_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
+    """Effect against each numeric moderator; the deficiency analyses against baseline pmol/L."""
     parts = []
     for info in inputs.analyses.values():
         tree = trees.get(info.name)
         if not info.is_regression or tree is None or "posterior" not in tree.children:
             continue
-        posterior = tree["posterior"].dataset
-        rows = study_rows(inputs, info.name)
-        intercept = flat_draws(tree, "posterior", "intercept" if "intercept" in posterior else "mu")
-        beta = flat_draws(tree, "posterior", "beta")
-        labels = (
-            [str(v) for v in posterior["beta"]["moderator"].values]
-            if beta is not None and "moderator" in posterior["beta"].dims
-            else []
-        )
-        for moderator in _moderators(info, rows):
-            if moderator not in rows or moderator not in labels or intercept is None:
+        if info.deficiency is not None:
+            parts.append(_deficiency_part(inputs, info, tree, figures))
+        for moderator in info.moderators:
+            # Categorical levels: their rows are in the summary table.
+            if moderator == DEFICIENCY_MODERATOR or "[" in moderator:
                 continue
-            x = pd.to_numeric(rows[moderator], errors="coerce").to_numpy(float)
-            keep = np.isfinite(x)
-            j = labels.index(moderator)
-            center = _center(tree, rows, moderator, j, info)
-            grid = np.linspace(np.nanmin(x), np.nanmax(x), _BAND_POINTS)
-            lines = intercept[:, None] + beta.reshape(len(beta), -1)[:, j][:, None] * (
-                grid - center
-            )
-            band = (grid, lines.mean(0), *np.quantile(lines, [0.025, 0.975], axis=0))
-            svg = bubble_svg(
-                f"bubble-{info.name}-{moderator}",
-                x[keep],
-                rows["yi"].to_numpy(float)[keep],
-                rows["weight_pct"].to_numpy(float)[keep],
-                _imputed(rows, moderator).to_numpy()[keep],
-                band,
-                moderator,
-                measure_label(info.measure, info.unit),
-            )
-            caption = (
-                f"<strong>{esc(info.name)}</strong>: observed effects against "
-                f"<code>{esc(moderator)}</code> (bubble area proportional to weight; hollow dashed "
-                "bubbles have imputed moderator values, placed at their imputed value). The line "
-                "and band are the posterior mean and 95% credible band of the expected effect, "
-                "from the draws of the intercept and slope (centred at "
-                f"{esc(fmt(center, decimals_for([center])))})"
-                + ("; other moderators held at their reference values" if len(labels) > 1 else "")
-                + ". "
-                + esc(sentence(direction_words(info.direction, info.intervention)))
-                + "."
-            )
-            parts.append(
-                f"<h3><code>{esc(info.name)}</code> — <code>{esc(moderator)}</code></h3>"
-                + figure(svg, caption)
-            )
+            part = _bubble_part(inputs, info, tree, moderator, figures)
+            if part is not None:
+                parts.append(part)
     if not parts:
         parts.append(note("No meta-regression analyses in these results."))
-    return section("metaregression", "4. Meta-regression", "\n".join(parts))
+    return section("metaregression", "Meta-regression", "\n".join(parts))

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from metak.report.diagnostics_plots import ppc_svg, rank_svg, sampler_vars, trace_svg
+from metak.report.diagnostics_plots import ppc_figure, rank_figure, trace_figure
 from metak.report.html import esc, figure, note, section, table
 from metak.report.inputs import ReportInputs
+from metak.report.quantities import model_parameters
+from metak.report.sections import study_rows
 from metak.report.text import decimals_for, fmt
+from metak.report.units import parameter_unit
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "RHAT_MAX",
@@ -19,6 +26,8 @@ __all__ = [
     "modified_banner",
     "diagnostics_section",
     "summary_section",
+    "claims_counts",
+    "claims_summary",
     "claims_section",
 ]
 
@@ -78,7 +87,7 @@ def _bad(row: pd.Series) -> bool:
     )
 
 
-def _divergences(tree) -> str:
+def _divergences(tree: xr.DataTree | None) -> str:
     if (
         tree is None
         or "sample_stats" not in tree.children
@@ -104,11 +113,16 @@ def _divergences(tree) -> str:
     return note(text, "ok")
 
 
-def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
+def diagnostics_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
+    """Sampler diagnostics of the MCMC fits.
+
+    Divergences, R-hat and ESS, and arviz-plots' trace, rank and posterior predictive figures.
+    """
     parts = [
         note(
             f"R-hat should be below {RHAT_MAX} and bulk/tail ESS above {ESS_MIN:.0f} "
-            "(Vehtari et al. 2021); rows outside are highlighted."
+            "(Vehtari et al. 2021); rows outside are highlighted. Figures by arviz-plots "
+            "(<code>plot_trace_dist</code>, <code>plot_rank</code>, <code>plot_ppc_dist</code>)."
         )
     ]
     summary = inputs.summary
@@ -120,7 +134,7 @@ def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
                 head + note("Exact posterior: no sampler, so no sampler diagnostics are needed.")
             )
             continue
-        rows = summary[summary["analysis"].astype(str) == info.name]
+        rows = summary[(summary["analysis"].astype(str) == info.name) & summary["r_hat"].notna()]
         body = [_divergences(tree)]
         body += [note(esc(message), "warn") for message in info.messages]
         body.append(
@@ -140,25 +154,30 @@ def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
             )
         )
         if tree is not None and "posterior" in tree.children:
-            names = sampler_vars(tree)
-            for kind, draw, caption in (
-                (
-                    "trace",
-                    trace_svg,
-                    "Trace by chain (divergent transitions marked in red at the bottom): chains "
-                    "should overlap and look like noise.",
-                ),
-                (
-                    "rank",
-                    rank_svg,
-                    "Rank histograms by chain: every draw ranked among all chains' draws. When the "
-                    "chains agree, each chain's ranks are uniform and its histogram stays inside "
-                    "the grey band (pointwise 95%).",
-                ),
-            ):
-                svg, text = draw(f"{kind}-{info.name}", tree, names)
-                body.append(figure(svg, caption) + (note(esc(text), "warn") if text else ""))
-            ppc = ppc_svg(f"ppc-{info.name}", tree)
+            names = model_parameters(
+                tree,
+                info,
+                [str(p) for p in summary.loc[summary["analysis"] == info.name, "parameter"]],
+            )
+            body.append(
+                figure(
+                    trace_figure(f"trace-{info.name}", tree, info, names),
+                    "Per-chain densities (left) and traces (right); divergent transitions are "
+                    "marked on the traces. Chains should overlap and look like noise.",
+                    figures,
+                )
+            )
+            body.append(
+                figure(
+                    rank_figure(f"rank-{info.name}", tree, info, names),
+                    "Rank plots: each chain's fractional ranks among all chains' draws, as the "
+                    "difference of their ECDF from uniform. p is the multi-chain uniformity "
+                    "test's p-value (Säilynoja et al.; arviz-plots' default): a small p, and "
+                    "highlighted points, flag chains that disagree.",
+                    figures,
+                )
+            )
+            ppc = ppc_figure(f"ppc-{info.name}", tree, info, study_rows(inputs, info.name))
             if ppc is None:
                 body.append(
                     note("No posterior predictive draws stored: no predictive check.", "warn")
@@ -166,36 +185,22 @@ def diagnostics_section(inputs: ReportInputs, trees: dict) -> str:
             else:
                 body.append(
                     figure(
-                        ppc[0],
-                        "Posterior predictive check: empirical CDF of the observed effects "
-                        "(dark) against replicated data sets (light).",
+                        ppc,
+                        "Posterior predictive check: ECDF of the observed effects (dark) against "
+                        "replicated data sets (light), one panel per outcome in its own unit.",
+                        figures,
                     )
-                    + (note(esc(ppc[1]), "warn") if ppc[1] else "")
                 )
         parts.append(head + "".join(body))
-    return section("diagnostics", "5. Sampler diagnostics", "\n".join(parts))
+    return section("diagnostics", "Sampler diagnostics", "\n".join(parts))
 
 
 def summary_section(inputs: ReportInputs) -> str:
+    """Every summary.csv row, rounded for reading, with its unit, grouped by analysis."""
     columns = ["mean", "sd", "q2.5", "q50", "q97.5"]
-    rows, classes = [], []
-    for _, r in inputs.summary.iterrows():
-        digits = 1 if str(r["parameter"]) == "I2" else decimals_for([r["mean"], r["q50"], r["sd"]])
-        rows.append(
-            [
-                f"<code>{esc(r['analysis'])}</code>",
-                f"<code>{esc(r['parameter'])}</code>",
-                *(fmt(r[c], digits) for c in columns),
-                fmt(r.get("r_hat"), 3),
-                fmt(r.get("ess_bulk"), 0),
-                esc(r.get("method", "")),
-                esc(r.get("converged", "")),
-            ]
-        )
-        classes.append("bad" if _bad(r) or str(r.get("converged")) == "False" else "")
     header = [
-        "analysis",
         "parameter",
+        "unit",
         "mean",
         "sd",
         "2.5%",
@@ -203,18 +208,45 @@ def summary_section(inputs: ReportInputs) -> str:
         "97.5%",
         "R-hat",
         "ESS bulk",
-        "method",
-        "converged",
+        "ESS tail",
     ]
+    rows, classes = [], []
+    for name, info in inputs.analyses.items():
+        table_rows = inputs.summary[inputs.summary["analysis"].astype(str) == name]
+        state = "" if info.converged else ", NOT converged"
+        rows.append(
+            [
+                f"<code>{esc(name)}</code> — "
+                f"{esc(info.outcome_info().description or info.outcome)} "
+                f"({esc(info.method)}{state})"
+            ]
+        )
+        classes.append("group")
+        for _, r in table_rows.iterrows():
+            parameter = str(r["parameter"])
+            digits = 1 if parameter == "I2" else decimals_for([r["mean"], r["q50"], r["sd"]])
+            rows.append(
+                [
+                    f"<code>{esc(parameter)}</code>",
+                    esc(parameter_unit(info, parameter)),
+                    *(fmt(r[c], digits) for c in columns),
+                    fmt(r.get("r_hat"), 3),
+                    fmt(r.get("ess_bulk"), 0),
+                    fmt(r.get("ess_tail"), 0),
+                ]
+            )
+            classes.append("bad" if _bad(r) or str(r.get("converged")) == "False" else "")
     body = table(
         header,
         rows,
-        numeric=set(range(2, 9)),
+        numeric=set(range(2, 10)),
         row_classes=classes,
-        caption="Posterior summaries, rounded for reading (summary.csv holds the raw numbers). "
-        "I2 is in percent.",
+        caption="Posterior summaries, rounded for reading (summary.csv holds the raw numbers), "
+        "grouped by analysis. I2 is in percent; <code>p_more_deficient_more_benefit</code>'s "
+        "mean is a probability.",
+        css_class="summary",
     )
-    return section("summary", "6. Summary table", body)
+    return section("summary", "Summary table", body)
 
 
 def _probability(value) -> str:
@@ -231,10 +263,34 @@ def _probability(value) -> str:
     return f"P = {p:.2f}"
 
 
+def claims_counts(claims: pd.DataFrame) -> dict[str, int]:
+    """How many claims got each verdict (``not assessable`` for an empty verdict)."""
+    if claims.empty or "verdict" not in claims:
+        return {}
+    verdicts = claims["verdict"].fillna("not assessable").astype(str).replace("", "not assessable")
+    return {str(k): int(v) for k, v in verdicts.value_counts().items()}
+
+
+def claims_summary(claims: pd.DataFrame) -> str:
+    """E.g. "27 claims: 9 assessed (1 supported, 8 uncertain), 18 not assessable"."""
+    counts = claims_counts(claims)
+    total = sum(counts.values())
+    if not total:
+        return "no claims"
+    open_ = counts.get("not assessable", 0)
+    judged = [
+        f"{counts[v]} {v}" for v in ("supported", "contradicted", "uncertain") if counts.get(v)
+    ]
+    text = f"{total} claim{'' if total == 1 else 's'}: {total - open_} assessed"
+    text += f" ({', '.join(judged)})" if judged else ""
+    return text + (f", {open_} not assessable" if open_ else "")
+
+
 def claims_section(inputs: ReportInputs) -> str:
+    """Each claim with its verdict, probability and the model quantity it was tested on."""
     claims = inputs.claims
     if claims.empty:
-        return section("claims", "7. Claims", note("No claims were assessed (no claims.csv)."))
+        return section("claims", "Claims", note("No claims were assessed (no claims.csv)."))
     items = []
     for _, c in claims.iterrows():
 
@@ -263,7 +319,8 @@ def claims_section(inputs: ReportInputs) -> str:
             f"{' (' + p + ')' if p else ''}{because}.{where}</li>"
         )
     intro = note(
-        "Verdicts: supported when P(statement) ≥ 0.95, contradicted when ≤ 0.05, otherwise "
-        "uncertain; not assessable when no analysis covers the claim."
+        f"{esc(claims_summary(claims))}. Verdicts: supported when P(statement) ≥ 0.95, "
+        "contradicted when ≤ 0.05, otherwise uncertain; not assessable when no analysis covers "
+        "the claim's quantity."
     )
-    return section("claims", "7. Claims", intro + f'<ul class="claims">{"".join(items)}</ul>')
+    return section("claims", "Claims", intro + f'<ul class="claims">{"".join(items)}</ul>')

@@ -6,10 +6,14 @@ Returns plain (unescaped) strings; escaping is the page assembler's job (:mod:`m
 from __future__ import annotations
 
 import math
+import re
 
 __all__ = [
     "MEASURE_NAMES",
+    "PRIOR_DIGITS",
     "fmt",
+    "significant",
+    "rounded_prior",
     "decimals_for",
     "direction_words",
     "favours_labels",
@@ -24,6 +28,10 @@ MEASURE_NAMES = {
     "ROM": "log ratio of means",
 }
 _MINUS = "\u2212"
+# Priors are shown with at most this many significant digits ("normal(0, 911.3)", not
+# "normal(0, 911.2641118089409)"); analyses.json keeps them at full precision.
+PRIOR_DIGITS = 4
+_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
 def decimals_for(values) -> int:
@@ -47,6 +55,22 @@ def fmt(value, decimals: int = 2) -> str:
     if float(text) == 0:  # no "-0.00"
         text = text.lstrip("-")
     return text.replace("-", _MINUS)
+
+
+def significant(value, digits: int = PRIOR_DIGITS) -> str:
+    """A number with at most ``digits`` significant digits, true minus sign ("911.3", "1e+04")."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not math.isfinite(number):
+        return ""
+    return f"{number:.{digits}g}".replace("-", _MINUS)
+
+
+def rounded_prior(text: str) -> str:
+    """Prior text with every number rounded for reading: ``normal(0, 911.3)``."""
+    return _NUMBER.sub(lambda match: significant(match.group(0)), str(text))
 
 
 def interval(mid, low, high, decimals: int) -> str:

@@ -237,7 +237,7 @@ def _report_has_banner(names: tuple[str, ...]):
         banner = banner[: banner.index("</div>")]
         for name in names:
             assert f"<code>{name}</code>" in banner, name
-        assert text.index('id="modified-results"') < text.index('<section id="question">')
+        assert text.index('id="modified-results"') < text.index('<section id="answers">')
 
     return check
 

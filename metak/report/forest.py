@@ -1,7 +1,9 @@
-"""Report figures drawn with matplotlib: the forest plot and the meta-regression bubble plot.
+"""The Cochrane-style forest plot, drawn with matplotlib, one outcome per figure.
 
-Each function takes plain tables/arrays and returns inline SVG text (:func:`figure_to_svg`).
-Figures are built on ``matplotlib.figure.Figure`` directly (no pyplot state to leak).
+metak's own rather than ArviZ's: a meta-analysis forest plot shows observed effects with their
+confidence intervals, weights and the pooled diamond, which ``arviz_plots.plot_forest`` (posterior
+intervals of model variables) does not. Figures are built on ``matplotlib.figure.Figure``
+directly (no pyplot state to leak) and returned as :class:`~metak.report.render.RenderedFigure`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
-from metak.report.render import figure_to_svg, styled
+from metak.report.render import AxisInfo, RenderedFigure, figure_to_svg, styled
 from metak.report.text import fmt, interval
 
-__all__ = ["OBSERVED", "SHRUNKEN", "POOLED", "forest_svg", "bubble_svg"]
+__all__ = ["OBSERVED", "SHRUNKEN", "POOLED", "PREDICTION", "forest_figure"]
 
 OBSERVED = "#1f3b73"
 SHRUNKEN = "#d9730d"
@@ -33,23 +36,48 @@ def _label(text: str) -> str:
     return text if len(text) <= _LABEL_CHARS else text[: _LABEL_CHARS - 1] + "\u2026"
 
 
-def forest_svg(
+def forest_figure(
     key: str,
     studies: pd.DataFrame,
+    units: dict[str, str],
     pooled: tuple[float, float, float] | None,
     pooled_label: str,
     prediction: tuple[float, float] | None,
     decimals: int,
     axis_label: str,
     favours: tuple[str, str],
-) -> str:
-    """Cochrane-style forest plot.
+) -> RenderedFigure:
+    """Cochrane-style forest plot of one outcome.
 
-    ``studies`` needs columns ``label, yi, ci_low, ci_high, theta_mean, theta_q2.5, theta_q97.5,
-    weight_pct`` (one row per study, top to bottom). ``pooled`` is (q2.5, q50, q97.5) of the pooled
-    effect (a diamond); ``prediction`` is (q2.5, q97.5) of ``theta_new`` (a bar under the diamond).
+    Parameters
+    ----------
+    key : str
+        Unique figure key (SVG ids).
+    studies : pandas.DataFrame
+        Columns ``label, outcome, yi, ci_low, ci_high, theta_mean, theta_q2.5, theta_q97.5,
+        weight_pct``, one row per study, top to bottom.
+    units : dict
+        Outcome -> unit of its effects: the figure's axis description lists the units of the
+        rows it plotted (one, unless rows of several outcomes were passed).
+    pooled : tuple, optional
+        (q2.5, q50, q97.5) of the pooled effect: a diamond.
+    pooled_label : str
+        The diamond's row label.
+    prediction : tuple, optional
+        (q2.5, q97.5) of ``theta_new``: a bar under the diamond.
+    decimals : int
+        Decimals of the numbers in the table columns.
+    axis_label : str
+        The x-axis label (measure and unit).
+    favours : tuple of str
+        Labels for the left and right of zero.
+
+    Returns
+    -------
+    RenderedFigure
     """
     k = len(studies)
+    drawn = {"observed"}
     y_study = np.arange(k, 0, -1, dtype=float) + 2.0  # rows 3..k+2; pooled at 1.5, PI at 0.6
     y_pooled, y_pred, y_header = 1.5, 0.6, k + 3.2
     with styled(key):
@@ -95,6 +123,7 @@ def forest_svg(
                 linewidths=1.2,
                 zorder=3,
             )
+            drawn.add("shrunken")
         for y, label, estimate, ci_low, ci_high, weight in zip(
             y_study, studies["label"], yi, lows, highs, weights, strict=True
         ):
@@ -123,6 +152,7 @@ def forest_svg(
                     zorder=3,
                 )
             )
+            drawn.add("pooled")
             for x, text, ha in (
                 (0.015, pooled_label, "left"),
                 (0.825, interval(mid, low, high, decimals), "center"),
@@ -156,6 +186,7 @@ def forest_svg(
                 ha="center",
                 style="italic",
             )
+            drawn.add("prediction")
         for x, text, ha in (
             (0.015, "Study", "left"),
             (0.825, "Effect [95% CI]", "center"),
@@ -172,6 +203,8 @@ def forest_svg(
         ax.spines["left"].set_visible(False)
         low_x, high_x = ax.get_xlim()
         ax.set_xlim(min(low_x, -0.05 * (high_x - low_x)), max(high_x, 0.05 * (high_x - low_x)))
+        # At most 6 ticks: the axis is 40% of a 10-inch figure and labels like "−1500" are wide.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.set_xlabel(axis_label, labelpad=24)
         below = blended_transform_factory(ax.transData, ax.transAxes)
         for text, dx, ha in (
@@ -189,14 +222,22 @@ def forest_svg(
                 fontsize=9,
                 color="#333333",
             )
+        handles = _forest_legend(drawn)  # only what is drawn: no diamond promised and missing
         fig.legend(
-            handles=_forest_legend(),
+            handles=handles,
             loc="lower center",
-            ncol=4,
+            ncol=len(handles),
             fontsize=8.5,
             bbox_to_anchor=(0.5, 0.0),
         )
-        return figure_to_svg(fig, key)
+        outcomes = tuple(dict.fromkeys(str(o) for o in studies["outcome"]))
+        axis = AxisInfo(
+            title=axis_label,
+            quantity="effect",
+            units=tuple(dict.fromkeys(units.get(o, "") for o in outcomes)),
+            outcomes=outcomes,
+        )
+        return RenderedFigure(key, figure_to_svg(fig, key), (axis,))
 
 
 def _segments(low, high, y) -> np.ndarray:
@@ -204,9 +245,9 @@ def _segments(low, high, y) -> np.ndarray:
     return np.stack([np.column_stack([low, y]), np.column_stack([high, y])], axis=1)
 
 
-def _forest_legend():
-    return [
-        Line2D(
+def _forest_legend(drawn: set[str]) -> list[Line2D]:
+    handles = {
+        "observed": Line2D(
             [],
             [],
             color=OBSERVED,
@@ -214,7 +255,7 @@ def _forest_legend():
             lw=1.2,
             label="Observed effect, 95% CI (area \u221d weight)",
         ),
-        Line2D(
+        "shrunken": Line2D(
             [],
             [],
             color=SHRUNKEN,
@@ -223,63 +264,7 @@ def _forest_legend():
             lw=0.9,
             label="Shrunken estimate, 95% CrI",
         ),
-        Line2D([], [], color=POOLED, marker="D", lw=0, label="Pooled, 95% CrI"),
-        Line2D([], [], color=PREDICTION, lw=5, label="95% prediction interval"),
-    ]
-
-
-def bubble_svg(
-    key: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    weight: np.ndarray,
-    imputed: np.ndarray,
-    line: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
-    moderator: str,
-    axis_label: str,
-) -> str:
-    """Bubble plot of observed effects against a moderator with the posterior regression line.
-
-    ``line`` is (grid, mean, q2.5, q97.5) of the posterior mean effect along the moderator.
-    Bubble area is proportional to ``weight``; imputed moderator values are drawn hollow.
-    """
-    with styled(key):
-        fig = Figure(figsize=(8.0, 4.6))
-        ax = fig.add_subplot()
-        if line is not None:
-            grid, mean, low, high = line
-            ax.fill_between(
-                grid, low, high, color=SHRUNKEN, alpha=0.18, lw=0, label="95% credible band"
-            )
-            ax.plot(grid, mean, color=SHRUNKEN, lw=2, label="Posterior mean line")
-        wmax = np.nanmax(weight) if np.isfinite(weight).any() else 1.0
-        sizes = 40 + 600 * np.nan_to_num(weight / wmax, nan=0.1)
-        measured = ~imputed
-        ax.scatter(
-            x[measured],
-            y[measured],
-            s=sizes[measured],
-            color=OBSERVED,
-            alpha=0.75,
-            edgecolors="white",
-            linewidths=0.8,
-            label="Study (measured moderator)",
-            zorder=3,
-        )
-        if imputed.any():
-            ax.scatter(
-                x[imputed],
-                y[imputed],
-                s=sizes[imputed],
-                facecolors="none",
-                edgecolors=OBSERVED,
-                linewidths=1.4,
-                linestyles="--",
-                label="Study (imputed moderator)",
-                zorder=3,
-            )
-        ax.axhline(0.0, color="#555555", lw=0.8, zorder=1)
-        ax.set_xlabel(moderator)
-        ax.set_ylabel(axis_label)
-        ax.legend(loc="best", fontsize=8.5, markerscale=0.5)
-        return figure_to_svg(fig, key)
+        "pooled": Line2D([], [], color=POOLED, marker="D", lw=0, label="Pooled, 95% CrI"),
+        "prediction": Line2D([], [], color=PREDICTION, lw=5, label="95% prediction interval"),
+    }
+    return [handle for kind, handle in handles.items() if kind in drawn]

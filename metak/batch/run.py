@@ -74,8 +74,8 @@ def _read_reviews(table_path: Path) -> Reviews:
 def _analyses(config: Path | None, reviews: Reviews) -> tuple[list[AnalysisSpec], Settings, str]:
     if config is None:
         return default_specs(reviews.outcomes), Settings(), "the default analyses"
-    specs, settings = load_config(Path(config))
-    return specs, settings, str(config)
+    loaded = load_config(Path(config))  # its [[question]]s are for fit's report: not used here
+    return list(loaded.analyses), loaded.settings, str(config)
 
 
 def _fingerprint(table, config, settings, method, chunk_size, posterior) -> dict:

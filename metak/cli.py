@@ -324,14 +324,27 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from metak.batch.run import run_batch
-    from metak.fitting.cluster import scheduler_address
-
     def say(message: str) -> None:
         if not args.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    outcome = run_batch(
+    try:
+        outcome = _run_batch(args, say)
+    except KeyboardInterrupt:
+        print(
+            f"error: interrupted; the finished chunks are kept in {args.out}: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_OTHER
+    return _batch_exit(args, outcome, say)
+
+
+def _run_batch(args, say):
+    from metak.batch.run import run_batch
+    from metak.fitting.cluster import scheduler_address
+
+    return run_batch(
         args.table,
         args.out,
         config=args.config,
@@ -350,6 +363,9 @@ def _cmd_batch(args) -> int:
         progress=not args.quiet,
         argv=sys.argv,
     )
+
+
+def _batch_exit(args, outcome, say) -> int:
     counts = outcome.reviews
     say(
         f"wrote {args.out} in {outcome.seconds:.1f} s: {counts['ok']:,} reviews ok, "

@@ -125,11 +125,14 @@ def _pooled(rows: pd.DataFrame, spec: AnalysisSpec, excluded: dict, recorded: bo
 
 
 def _labels(rows: pd.DataFrame) -> tuple[str, ...]:
-    studies = [str(sid) for sid in rows["study_id"]]
-    outcomes = [str(outcome) for outcome in rows["outcome"]]
+    studies = [str(sid) for sid in rows["study_id"].to_numpy()]
+    outcomes = [str(outcome) for outcome in rows["outcome"].to_numpy()]
     repeated = Counter(zip(studies, outcomes, strict=True))
+    if len(repeated) == len(studies):
+        return tuple(studies)  # one row per study and outcome: the study id is the label
     labels = []
-    for sid, outcome, comparison in zip(studies, outcomes, rows["comparison"], strict=True):
+    comparisons = rows["comparison"].to_numpy()
+    for sid, outcome, comparison in zip(studies, outcomes, comparisons, strict=True):
         label = sid
         if repeated[(sid, outcome)] > 1 and isinstance(comparison, str) and comparison:
             label += f" ({comparison})"
@@ -148,14 +151,18 @@ def review_analysis_data(rows: pd.DataFrame, spec: AnalysisSpec, reviews: Review
         When a categorical moderator has fewer than two levels in the review, or no study has
         every moderator.
     """
-    directions = dict(zip(rows["outcome"], rows["direction"], strict=True))
-    keep = (rows["outcome"] == spec.outcome).to_numpy()
+    outcomes = rows["outcome"].to_numpy()
+    directions = dict(zip(outcomes, rows["direction"].to_numpy(), strict=True))
+    keep = outcomes == spec.outcome
     if spec.measure is not None:
-        keep &= (rows["measure"] == spec.measure).to_numpy()
+        keep &= rows["measure"].to_numpy() == spec.measure
     recorded = "design" in rows and rows["design"].notna().any()
-    rows = rows[keep].reset_index(drop=True)
+    # Filtering copies the frame: only when some row goes (a review of one outcome keeps all).
+    rows = rows if keep.all() else rows[keep]
     excluded: dict = {}
-    rows = rows[_pooled(rows, spec, excluded, recorded)].reset_index(drop=True)
+    if "design" in rows or "include" in rows or spec.designs is not None:
+        pooled = _pooled(rows, spec, excluded, recorded)
+        rows = rows if pooled.all() else rows[pooled]
     if rows.empty:
         measure = f" on measure {spec.measure}" if spec.measure else ""
         pooled = " that is pooled (design/include)" if excluded else ""
@@ -176,25 +183,27 @@ def review_analysis_data(rows: pd.DataFrame, spec: AnalysisSpec, reviews: Review
         )
         for sid in dropped:
             excluded[sid] = "moderator value missing (complete-case analysis)"
-        rows = rows[~missing].reset_index(drop=True)
+        rows = rows[~missing]
         X, X_raw = X[~missing], X_raw[~missing]
     if rows.empty:
         raise ConfigError(
             f"analysis {spec.name!r}: no study has every moderator; fix: drop a moderator"
         )
+    rows = rows.reset_index(drop=True)
+    k = len(rows)
     return AnalysisData(
         spec=spec,
         effects=rows,
         y=rows["yi"].to_numpy(dtype=float),
         v=rows["vi"].to_numpy(dtype=float),
-        v_conversion=rows["vi_conversion"].fillna(0.0).to_numpy(dtype=float),
+        v_conversion=np.nan_to_num(rows["vi_conversion"].to_numpy(dtype=float), nan=0.0),
         dvi_dr=rows["dvi_dr"].to_numpy(dtype=float)
         if spec.prepost_r_uncertain
-        else np.full(len(rows), np.nan),
+        else np.full(k, np.nan),
         r_assumed=rows["prepost_r"].to_numpy(dtype=float),
         row_label=_labels(rows),
-        study_id=tuple(rows["study_id"].astype(str)),
-        outcome=tuple(rows["outcome"].astype(str)),
+        study_id=tuple(str(sid) for sid in rows["study_id"].to_numpy()),
+        outcome=tuple(str(outcome) for outcome in rows["outcome"].to_numpy()),
         moderator_names=tuple(names),
         X=X if names else None,
         X_raw=X_raw if names else None,

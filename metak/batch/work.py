@@ -166,7 +166,7 @@ def fit_chunk(task: ChunkTask) -> ChunkResult:
     timings = {"exact": 0.0, "mcmc_fits": 0.0, "compilations": 0.0}
     slices = task.reviews.slices()
     all_rows = task.reviews.rows
-    outcomes, frames, posteriors = [], [], {}
+    outcomes, frames, owners, posteriors = [], [], [], {}
     for review_id in task.reviews.order:
         review = _Review(review_id, task.reviews.input_rows.get(review_id, 0))
         outcomes.append(review)
@@ -174,15 +174,14 @@ def fit_chunk(task: ChunkTask) -> ChunkResult:
             review.worse("bad_input", first_problems(task.reviews.problems[review_id]))
             continue
         begin, stop = slices[review_id]
-        rows = all_rows.iloc[begin:stop].reset_index(drop=True)
-        _fit_review(task, review, rows, posteriors, timings)
-        for frame in review.frames:
-            frames.append(frame.assign(**{REVIEW_ID: review_id}))
-    summary = (
-        pd.concat(frames, ignore_index=True)[SUMMARY_PARQUET_COLUMNS]
-        if frames
-        else pd.DataFrame(columns=SUMMARY_PARQUET_COLUMNS)
-    )
+        _fit_review(task, review, all_rows.iloc[begin:stop], posteriors, timings)
+        frames.extend(review.frames)
+        owners.extend([review_id] * sum(len(frame) for frame in review.frames))
+    if frames:
+        summary = pd.concat(frames, ignore_index=True)
+        summary.insert(0, REVIEW_ID, owners)
+    else:
+        summary = pd.DataFrame(columns=SUMMARY_PARQUET_COLUMNS)
     status = pd.DataFrame([review.row() for review in outcomes], columns=STATUS_COLUMNS)
     timings["chunk_seconds"] = time.perf_counter() - start
     return ChunkResult(task.index, summary, status, timings, posteriors)

@@ -41,11 +41,14 @@ __all__ = [
 # Seconds to wait for the embedded workers (importing distributed, metak and numpy takes a few
 # seconds on a loaded 2-core machine) or for an existing scheduler to answer.
 START_TIMEOUT = 120.0
+# Seconds to reach an existing scheduler: it is up or the address is wrong.
+CONNECT_TIMEOUT = 20.0
 _POLL_SECONDS = 0.2
 _STOP_SECONDS = 10.0
 # The scheduler's and client's own log lines (connections, workers joining and leaving) are not
 # the user's business; errors still show.
 _QUIET = logging.ERROR
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Packages whose version can change a number: every worker of a cluster must have the same.
 _NUMERIC_PACKAGES = ("numpy", "scipy", "pandas", "pymc", "pytensor", "nutpie", "arviz-stats")
 
@@ -118,7 +121,7 @@ class Cluster:
         from distributed import Client
 
         try:
-            self.client = Client(self.scheduler, timeout=START_TIMEOUT)
+            self.client = Client(self.scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as err:
             raise ClusterError(
                 f"error: --scheduler {self.scheduler}: cannot reach the Dask scheduler ({err}); "
@@ -147,6 +150,9 @@ class Cluster:
         env = dict(os.environ)
         # The workers import the metak this process imported, wherever it was imported from.
         env["PYTHONPATH"] = os.pathsep.join([_metak_root(), *filter(None, [env.get("PYTHONPATH")])])
+        # One worker per core, one thread each: BLAS libraries must not start a thread per core
+        # in every worker (what Dask's own nanny sets for its workers, too).
+        env.update(dict.fromkeys(_THREAD_VARIABLES, "1"))
         for index in range(self.workers):
             self._processes.append(
                 subprocess.Popen(
@@ -256,10 +262,24 @@ class Cluster:
                     self.check_local_workers()
                     continue
                 if futures.pop(future.key, None) is not None:
-                    yield future.key, future.result()  # re-raises the task's exception
+                    yield future.key, _result(future)
         finally:
             for future in futures.values():
                 future.cancel()
+
+
+def _result(future) -> object:
+    """A finished task's result; its exception re-raised, a task that killed workers as one line."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()
+    except KilledWorker:
+        raise ClusterError(
+            f"error: every worker that ran task {future.key} died (Dask gave up after several: "
+            "out of memory, or killed); fix: check the workers' memory and logs, then run the "
+            "same command again (finished work is kept)"
+        ) from None
 
 
 def worker_versions() -> dict[str, str | None]:

@@ -54,6 +54,8 @@ __all__ = ["fit_mcmc_analysis", "ModelBuilder", "RETRY_TARGET_ACCEPT", "MAX_DRAW
 ModelBuilder = Callable[[AnalysisData, dict], tuple[Any, ModelParts]]
 
 RETRY_TARGET_ACCEPT = 0.995
+# Chains sampled at once when fitting in the main process (the reference machine's 2 cores).
+_MAIN_PROCESS_THREADS = 2
 # The retry after low ESS multiplies the draws by at most this (and at least 2).
 MAX_DRAW_FACTOR = 4
 
@@ -86,6 +88,7 @@ def _sample_until_gate_passes(
     clock: PhaseClock,
     on_chains: Callable[[list], None] | None,
     shared: SharedModel | None,
+    threads: int,
 ):
     """``(tree, gate, messages, attempts)``: sample, gate, and retry once if the gate fails.
 
@@ -105,6 +108,7 @@ def _sample_until_gate_passes(
                 target_accept=target_accept,
                 progressbar=show_progress,
                 on_chains=on_chains,
+                threads=threads,
             )
         posterior = tree["posterior"].to_dataset()
         if shared is not None:
@@ -219,7 +223,8 @@ def fit_mcmc_analysis(
     progress : callable, optional
         Receives one-line progress messages, including the chains' progress now and then.
     in_worker : bool
-        Fitting in a worker process (never draw nutpie's terminal bar there).
+        Fitting in a worker process: never draw nutpie's terminal bar there, and sample the
+        chains one after the other (one thread per worker process).
     builder : callable, optional
         Builds the PyMC model from the data and the priors in force (:data:`ModelBuilder`), when
         another model of the same data is wanted. By default the analysis' own model, compiled
@@ -250,8 +255,12 @@ def fit_mcmc_analysis(
     )
     with context as use:
         parts, model = use.parts, use.model
+        # A worker process is one of as many as there are cores: its chains take turns on one
+        # thread (two threads per worker would oversubscribe the cores). Fitting here, the chains
+        # run side by side on two.
+        threads = 1 if in_worker else _MAIN_PROCESS_THREADS
         tree, gate, messages, attempts = _sample_until_gate_passes(
-            use, settings, seed, show_progress, clock, on_chains, shared
+            use, settings, seed, show_progress, clock, on_chains, shared, threads
         )
         converged = gate.passed
         full_posterior = tree["posterior"].to_dataset()

@@ -35,11 +35,13 @@ def sample_posterior(
     target_accept: float,
     progressbar: bool = False,
     on_chains: Callable[[list], None] | None = None,
+    threads: int = 2,
 ) -> xr.DataTree:
     """Posterior draws as an ``xarray.DataTree`` with ``posterior`` and ``sample_stats``.
 
     ``progressbar`` shows nutpie's own bar; ``on_chains`` is called periodically with every
-    chain's progress (nutpie's ``progress_callback``).
+    chain's progress (nutpie's ``progress_callback``). ``threads`` chains run at once (each
+    chain has its own seed, so the draws do not depend on it).
     """
     import nutpie
 
@@ -48,7 +50,7 @@ def sample_posterior(
         draws=draws,
         tune=tune,
         chains=chains,
-        cores=min(chains, 2),
+        cores=max(1, min(chains, threads)),
         seed=int(seed),
         save_warmup=False,
         progress_bar=progressbar,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def is_batch_dir(out: Path) -> bool:
     return out.is_dir() and not out.is_symlink() and _read_state(out) is not None
 
 
-def check_batch_out(out: Path, inputs) -> None:
+def check_batch_out(out: Path, inputs: Iterable[Path | None]) -> None:
     """Refuse an ``--out`` a batch must not write into (module docstring).
 
     Raises
@@ -71,7 +72,7 @@ def check_batch_out(out: Path, inputs) -> None:
         )
 
 
-def _write_atomic(path: Path, write) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
     """Write through ``write(temporary path)``, then rename into place."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)

@@ -41,9 +41,12 @@ _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 
 def review_folder(review_id: str) -> str:
-    """The folder of a review's posterior files: its id when that is a safe file name (letters,
-    digits, ``_``, ``-``, ``.``; at most 64), else the id with other characters replaced by
-    ``_`` and a short hash of the id appended (two ids never share a folder)."""
+    """The folder of a review's posterior files.
+
+    The review id when that is a safe file name (letters, digits, ``_``, ``-``, ``.``; at most
+    64), else the id with other characters replaced by ``_`` and a short hash of the id appended
+    (two ids never share a folder).
+    """
     if _SAFE.fullmatch(review_id) and review_id not in (".", ".."):
         return review_id
     slug = re.sub(r"[^A-Za-z0-9_.\-]", "_", review_id)[:48].strip(".") or "review"

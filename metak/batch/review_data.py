@@ -16,6 +16,7 @@ the study records' own tables.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ class NoRowsError(ConfigError):
     """The review has no effect size the analysis pools (not an error of the review's rows)."""
 
 
-def check_batch_specs(specs, reviews: Reviews, config_name: str) -> None:
+def check_batch_specs(specs: Sequence[AnalysisSpec], reviews: Reviews, config_name: str) -> None:
     """Refuse analyses a batch cannot fit, before any work.
 
     Raises
@@ -101,8 +102,10 @@ def _moderators(rows: pd.DataFrame, spec: AnalysisSpec, kinds: dict, notes: list
 
 
 def _pooled(rows: pd.DataFrame, spec: AnalysisSpec, excluded: dict, recorded: bool) -> np.ndarray:
-    """Rows whose study is pooled (``include``, ``design``), as metak.fitting.data decides;
-    ``recorded``: the review records designs (then only RCTs are pooled by default)."""
+    """Rows whose study is pooled (``include``, ``design``), as metak.fitting.data decides.
+
+    ``recorded``: the review records designs (then only RCTs are pooled by default).
+    """
     keep = np.ones(len(rows), dtype=bool)
     designs = spec.designs
     if designs is None and recorded:

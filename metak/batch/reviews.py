@@ -8,6 +8,7 @@ the reviews whose rows passed every check, plus one-line problems for the review
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ ROW_COLUMNS = (
 _SHOWN = 1
 
 
-def first_problems(problems) -> str:
+def first_problems(problems: Iterable[object]) -> str:
     """One status line for a review's problems: the first in full, the others counted."""
     problems = [str(p) for p in problems]
     text = "; ".join(problems[:_SHOWN])
@@ -81,7 +82,7 @@ class Reviews:
         stops = np.r_[starts[1:], len(ids)]
         return {ids[a]: (int(a), int(b)) for a, b in zip(starts, stops, strict=True)}
 
-    def subset(self, review_ids) -> Reviews:
+    def subset(self, review_ids: Iterable[str]) -> Reviews:
         """The same batch restricted to ``review_ids`` (a chunk), in that order."""
         wanted = list(review_ids)
         ids = set(wanted)

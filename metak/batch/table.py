@@ -133,8 +133,10 @@ def _read_csv(path: Path) -> RawTable:
 
 
 def _text(values: list) -> np.ndarray:
-    """Cells as an object array of stripped strings (object, not numpy's fixed-width strings:
-    one long cell would make every cell of the column that wide)."""
+    """Cells as an object array of stripped strings.
+
+    Object, not numpy's fixed-width strings: one long cell would make every cell that wide.
+    """
     out = np.empty(len(values), dtype=object)
     out[:] = [value.strip() for value in values]
     return out

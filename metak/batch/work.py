@@ -61,8 +61,11 @@ class ChunkTask:
 
 @dataclass(frozen=True)
 class ChunkResult:
-    """What a chunk produced: summary rows, one status row per review, where the time went,
-    and (on request) the posterior ``DataTree`` of every fit, by ``(review_id, analysis)``."""
+    """What a chunk produced.
+
+    Summary rows, one status row per review, where the time went, and (on request) the
+    posterior ``DataTree`` of every fit, by ``(review_id, analysis)``.
+    """
 
     index: int
     summary: pd.DataFrame

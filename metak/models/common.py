@@ -45,8 +45,10 @@ def _prior_data_name(name: str, parameter: str) -> str:
 
 
 def prior_data(name: str, prior) -> dict[str, np.ndarray]:
-    """The values of the ``pm.Data`` that hold the parameters of ``name``'s prior (see
-    :func:`prior_variable` with ``shared=True``), by data name."""
+    """The values of the ``pm.Data`` holding the parameters of ``name``'s prior, by data name.
+
+    See :func:`prior_variable` with ``shared=True``.
+    """
     return {
         _prior_data_name(name, key): np.asarray(value, dtype=float)
         for key, value in prior.kwargs.items()

@@ -267,9 +267,10 @@ def build_univariate_model(data, priors: dict, padded: int | None = None):
 
 
 def shared_univariate_model(data, priors: dict) -> SharedModel | None:
-    """The analysis' model as a :class:`SharedModel`, or None when it cannot share a
-    compilation (an imputed moderator: the sub-model's shape depends on which values are
-    missing)."""
+    """The analysis' model as a :class:`SharedModel`, or None when it cannot share a compilation.
+
+    None for an imputed moderator: the sub-model's shape depends on which values are missing.
+    """
     if data.needs_imputation:
         return None
     names = coefficient_names(data)

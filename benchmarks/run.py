@@ -12,6 +12,7 @@ Benchmarks (issue "Speed"):
      caches) and warm (second run with the same caches);
   5. peak memory (max RSS) of (4);
   6. `python -m metak report` on the results of (4).
+  7. what the robustness checks add to an exact analysis, bcg (k = 13) and k = 1,000.
 Where `Rscript` with metafor/brms is installed, the same bcg models run there too (ratio column);
 otherwise (or with --no-r) those rows say so and are skipped.
 No timing is asserted anywhere: the numbers are measured and written down, targets beside them.
@@ -179,7 +180,7 @@ def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
                     break
                 times.append(info["seconds"])
                 if method == "mcmc":
-                    ess.append(_tau_ess(out / "summary.csv"))
+                    ess.append(_tau_ess(out / "summary.csv", analysis))
             if not times:
                 rows.append(
                     _failed_row(f"bcg {analysis[4:].upper()} `metak fit` process, {method}", info)
@@ -203,10 +204,12 @@ def bcg_processes(work: Path, repeats: int, rows: list) -> dict:
     return medians
 
 
-def _tau_ess(summary_csv: Path) -> float:
+def _tau_ess(summary_csv: Path, analysis: str) -> float:
     import pandas as pd
 
-    table = pd.read_csv(summary_csv).set_index("parameter")
+    table = pd.read_csv(summary_csv)
+    # The analysis' own rows (summary.csv also holds its robustness checks' analyses).
+    table = table[table["analysis"] == analysis].set_index("parameter")
     return float(table.loc["tau", "ess_bulk"])
 
 
@@ -295,6 +298,57 @@ def exact_analysis(repeats: int, rows: list, work: Path):
                 "(posterior, summaries, 16,000 draws, DataTree)",
                 times,
                 ("≤ 20 ms", 0.020),
+            )
+        )
+
+
+def robustness_checks(sizes, repeats: int, rows: list, work: Path):
+    """What the robustness checks add to one exact random-effects analysis (Bayes factors,
+    PET/PEESE analyses, exact leave-one-out, the prior set, the 12-model ensemble, PSIS-LOO):
+    `run_analyses` with the checks on minus the same with them off, runs alternating."""
+    from dataclasses import replace
+
+    import metak
+    from metak.derive import compute_effects
+    from metak.fitting.orchestrator import run_analyses
+    from metak.priors import parse_prior
+    from metak.spec import AnalysisSpec, RobustnessSpec, Settings
+
+    for k in sizes:
+        if k == 13:
+            directory = write_contrast_records(
+                REFERENCE, "bcg_logRR", work / "bcg_robust", "logRR", "logRR", "ablat"
+            )
+            outcome, label = "logRR", "bcg k = 13"
+        else:
+            directory = _write_synthetic_records(work / f"robust_{k}", k)
+            outcome, label = "y", f"k = {k:,}"
+        records = metak.load_studies(directory, provenance="off")
+        effects = compute_effects(records)
+        on = AnalysisSpec(
+            name="re",
+            outcome=outcome,
+            priors={"mu": parse_prior("normal(0, 10)"), "tau": parse_prior(BCG_TAU)},
+        )
+        off = replace(on, robustness=RobustnessSpec.off())
+        for spec in (on, off):  # warm imports
+            run_analyses(records, [spec], Settings(), effects=effects)
+        added, base = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run_analyses(records, [on], Settings(), effects=effects)
+            middle = time.perf_counter()
+            run_analyses(records, [off], Settings(), effects=effects)
+            end = time.perf_counter()
+            added.append((middle - start) - (end - middle))
+            base.append(end - middle)
+        target = ("≤ 0.3 s", 0.3) if k == 13 else ("≤ 5 s", 5.0) if k == 1_000 else ("—", None)
+        rows.append(
+            _row(
+                f"robustness checks, {label} (added to the exact fit)",
+                added,
+                target,
+                f"the exact fit itself: median {_fmt_seconds(statistics.median(base))}",
             )
         )
 
@@ -777,6 +831,7 @@ def main(argv=None) -> int:
         if args.quick:
             exact_alone([10, 100], repeats, rows)
             exact_analysis(repeats, rows, work)
+            robustness_checks([13], repeats, rows, work)
             mcmc_regression([20], repeats, 200, rows, work)
             medians = bcg_processes(work, repeats, rows)
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
@@ -787,6 +842,8 @@ def main(argv=None) -> int:
             medians = bcg_processes(work, repeats, rows)
             exact_alone([10, 100, 1_000, 10_000], max(repeats, 20), rows)
             exact_analysis(max(repeats, 20), rows, work)
+            robustness_checks([13], max(repeats, 20), rows, work)
+            robustness_checks([1_000], repeats, rows, work)
             mcmc_regression([100, 10_000], min(repeats, 3), 1000, rows, work)
             bundled_fit(min(repeats, 3), rows, work)
             bundled_report(min(repeats, 3), rows, work)

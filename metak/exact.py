@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "fit_exact",
+    "fit_common_effect",
     "ExactPosterior",
+    "CommonEffectPosterior",
     "ParameterSummary",
     "NormalMixture",
     "StudyEffects",
@@ -257,7 +259,7 @@ class _Conjugate:
         for start in range(0, n, chunk):
             t = tau[start : start + chunk]
             w = 1.0 / (self.v + (t**2)[:, None])  # (g, k)
-            prec = (w @ self.xx).reshape(-1, p, p)
+            prec = (w @ self.xx).reshape(t.size, p, p)
             prec[:, diag, diag] += self.prior_prec
             rhs = w @ self.xy + self.prior_prec * m_t
             try:
@@ -607,15 +609,32 @@ class ExactPosterior:
             raise ValueError(f"x has {x.size} values, the model has {p} coefficients")
         return x
 
-    def _mixture(self, means: np.ndarray, variances: np.ndarray) -> NormalMixture:
-        keep = _prune(self.tau_weights)
-        w = self.tau_weights[keep]
+    def quadrature_weights(self, thin: int = 1) -> np.ndarray:
+        """Posterior masses of the tau grid's nodes (sum 1), every ``thin``-th node only.
+
+        ``thin = 1`` gives :attr:`tau_weights`. A thinned rule (Simpson's on a ``thin`` times
+        coarser grid, zero elsewhere) integrates the smooth mixtures over tau to about 1e-8 (see
+        :meth:`study_effects`) with ``thin`` times fewer components.
+        """
+        if thin == 1:
+            return self.tau_weights
+        weights = _quadrature(self.tau_grid, self._grid_c, thin) * self.tau_density
+        return weights / weights.sum()
+
+    def _mixture(self, means: np.ndarray, variances: np.ndarray, thin: int = 1) -> NormalMixture:
+        weights = self.quadrature_weights(thin)
+        keep = _prune(weights)
+        w = weights[keep]
         return NormalMixture(w / w.sum(), means[keep], np.sqrt(variances[keep]))
 
-    def coef_mixture(self, name: str) -> NormalMixture:
-        """The marginal posterior of one coefficient (a normal mixture over tau)."""
+    def coef_mixture(self, name: str, thin: int = 1) -> NormalMixture:
+        """The marginal posterior of one coefficient (a normal mixture over tau).
+
+        ``thin`` > 1 uses every ``thin``-th grid node (:meth:`quadrature_weights`): a smaller
+        mixture for callers that combine many of them.
+        """
         j = self._index(name)
-        return self._mixture(self.cond_mean[:, j], self.cond_cov[:, j, j])
+        return self._mixture(self.cond_mean[:, j], self.cond_cov[:, j, j], thin)
 
     def linear_mixture(self, x: ArrayLike) -> NormalMixture:
         """The posterior of the mean effect ``x'b`` at covariates ``x`` (no heterogeneity added).
@@ -820,53 +839,10 @@ def _coef_priors(coef_priors: _CoefPriors, names: tuple[str, ...]) -> tuple[Prio
     return priors
 
 
-def fit_exact(
-    y: ArrayLike,
-    v: ArrayLike,
-    X: ArrayLike | None = None,
-    coef_names: Sequence[str] | None = None,
-    coef_priors: _CoefPriors = None,
-    tau_prior: Prior | str = "halfnormal(0.5)",
-    grid_size: int = 2001,
-) -> ExactPosterior:
-    """Fit the normal-normal random-effects / meta-regression model exactly.
-
-    Parameters
-    ----------
-    y, v : array_like
-        Effect estimates and their within-study variances (v > 0), length k >= 1.
-    X : array_like, optional
-        (k, p) design matrix; default a column of ones (random-effects model, coefficient ``mu``).
-    coef_names : sequence of str, optional
-        Coefficient names; default ``("mu",)`` without X, else ``intercept`` for a column of
-        ones and ``x1, x2, ...`` for the others.
-    coef_priors : Prior, str, sequence or mapping, optional
-        Normal priors for the coefficients: one for all, one per coefficient (in order, or by
-        name). ``None`` (for all or one) is a flat improper prior; the log marginal likelihood
-        is then NaN. Only ``normal`` priors keep the posterior exact.
-    tau_prior : Prior or str
-        Prior of the heterogeneity SD tau; its support must lie in [0, inf). The default is
-        only a placeholder for quick use: analyses pass the scale-aware default of
-        :func:`metak.priors.default_priors`.
-    grid_size : int
-        Points of the uniform (bulk) part of the tau grid; odd (Simpson's rule).
-
-    Returns
-    -------
-    ExactPosterior
-
-    Raises
-    ------
-    ConfigError
-        For a coefficient prior that is not normal, a tau prior that allows negative values or
-        has infinite density at 0, or coefficients that the data and priors do not identify.
-    ValueError
-        For data of the wrong shape or not finite (``v`` must be > 0), coefficient names that
-        are not distinct or are reserved (``tau``, ``tau2``, ``I2``, ``theta_new``), or
-        coefficient priors that do not match the coefficients.
-    TypeError
-        For a prior that is neither a Prior, prior text nor None.
-    """
+def _checked_inputs(
+    y: ArrayLike, v: ArrayLike, X: ArrayLike | None, coef_names: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+    """``(y, v, X, names)`` checked and shaped (X default: a column of ones named ``mu``)."""
     y = np.asarray(y, dtype=float).ravel()
     v = np.asarray(v, dtype=float).ravel()
     k = y.size
@@ -892,6 +868,64 @@ def fit_exact(
     reserved = {"tau", "tau2", "I2", "theta_new"} & set(names)
     if reserved:
         raise ValueError(f"coefficient name(s) {sorted(reserved)} are reserved")
+    return y, v, X, names
+
+
+def fit_exact(
+    y: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike | None = None,
+    coef_names: Sequence[str] | None = None,
+    coef_priors: _CoefPriors = None,
+    tau_prior: Prior | str = "halfnormal(0.5)",
+    grid_size: int = 2001,
+    summarize: bool = True,
+) -> ExactPosterior:
+    """Fit the normal-normal random-effects / meta-regression model exactly.
+
+    Parameters
+    ----------
+    y, v : array_like
+        Effect estimates and their within-study variances (v > 0), length k >= 1.
+    X : array_like, optional
+        (k, p) design matrix; default a column of ones (random-effects model, coefficient ``mu``).
+        ``p = 0`` (shape ``(k, 0)``, ``coef_names=()``) is the model without coefficients,
+        ``y_i ~ Normal(0, v_i + tau^2)`` (e.g. the "no effect" model of a Bayes factor).
+    coef_names : sequence of str, optional
+        Coefficient names; default ``("mu",)`` without X, else ``intercept`` for a column of
+        ones and ``x1, x2, ...`` for the others.
+    coef_priors : Prior, str, sequence or mapping, optional
+        Normal priors for the coefficients: one for all, one per coefficient (in order, or by
+        name). ``None`` (for all or one) is a flat improper prior; the log marginal likelihood
+        is then NaN. Only ``normal`` priors keep the posterior exact.
+    tau_prior : Prior or str
+        Prior of the heterogeneity SD tau; its support must lie in [0, inf). The default is
+        only a placeholder for quick use: analyses pass the scale-aware default of
+        :func:`metak.priors.default_priors`.
+    grid_size : int
+        Points of the uniform (bulk) part of the tau grid; odd (Simpson's rule).
+    summarize : bool
+        Compute the coefficients' summaries (their quantiles cost a Newton iteration over the
+        mixture each); ``False`` leaves only tau's in :attr:`ExactPosterior.summaries`, for
+        callers that need the marginal likelihood and the mixtures alone.
+
+    Returns
+    -------
+    ExactPosterior
+
+    Raises
+    ------
+    ConfigError
+        For a coefficient prior that is not normal, a tau prior that allows negative values or
+        has infinite density at 0, or coefficients that the data and priors do not identify.
+    ValueError
+        For data of the wrong shape or not finite (``v`` must be > 0), coefficient names that
+        are not distinct or are reserved (``tau``, ``tau2``, ``I2``, ``theta_new``), or
+        coefficient priors that do not match the coefficients.
+    TypeError
+        For a prior that is neither a Prior, prior text nor None.
+    """
+    y, v, X, names = _checked_inputs(y, v, X, coef_names)
     priors = _coef_priors(coef_priors, names)
     tau_prior = _as_prior(tau_prior, "tau_prior")
     if tau_prior is None:
@@ -945,7 +979,7 @@ def fit_exact(
         _tau_cdf=cdf,
         _grid_c=grid_c,
     )
-    summaries = {name: post.coef_mixture(name).summary(name) for name in names}
+    summaries = {name: post.coef_mixture(name).summary(name) for name in names if summarize}
     q_tau = np.interp([0.025, 0.5, 0.975], cdf, nodes)
     for name, transform, mode_value in (
         ("tau", lambda t: t, mode),
@@ -958,3 +992,81 @@ def fit_exact(
         q025, q50, q975 = (float(x) for x in transform(q_tau))
         summaries[name] = ParameterSummary(name, m1, sd, q025, q50, q975, mode=mode_value)
     return replace(post, summaries=summaries)
+
+
+# ---------------------------------------------------------------------------------------------
+# The limiting case tau = 0 (common effect)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class CommonEffectPosterior:
+    """The exact posterior of the common-effect model (tau = 0): ``b | y ~ Normal(mean, cov)``.
+
+    A point mass at tau = 0 is not a prior the tau quadrature can take, so this is the limit
+    computed directly: the conjugate update of :class:`ExactPosterior` evaluated at tau = 0, its
+    marginal likelihood ``N(y; X m, V + X S0 X')`` in closed form (no quadrature at all).
+    """
+
+    coef_names: tuple[str, ...]
+    coef_priors: tuple[Prior | None, ...]
+    mean: np.ndarray  # (p,)
+    cov: np.ndarray  # (p, p)
+    log_marginal_likelihood: float  # NaN when a coefficient has a flat prior
+
+    def coef_mixture(self, name: str) -> NormalMixture:
+        """The posterior of one coefficient (a normal: a mixture of one component)."""
+        try:
+            j = self.coef_names.index(name)
+        except ValueError:
+            raise ValueError(
+                f"no coefficient {name!r}; have {', '.join(self.coef_names)}"
+            ) from None
+        return NormalMixture(
+            np.ones(1), self.mean[j : j + 1].copy(), np.sqrt(self.cov[j, j : j + 1])
+        )
+
+    def linear_mixture(self, x: ArrayLike) -> NormalMixture:
+        """The posterior of ``x'b`` (one normal component)."""
+        x = np.asarray(x, dtype=float).ravel()
+        return NormalMixture(
+            np.ones(1), np.array([float(x @ self.mean)]), np.array([math.sqrt(x @ self.cov @ x)])
+        )
+
+    def prob(self, parameter: str, op: str, low: float, high: float | None = None) -> float:
+        """Exact posterior probability of a statement about a coefficient."""
+        return self.coef_mixture(parameter).prob(op, low, high)
+
+
+def fit_common_effect(
+    y: ArrayLike,
+    v: ArrayLike,
+    X: ArrayLike | None = None,
+    coef_names: Sequence[str] | None = None,
+    coef_priors: _CoefPriors = None,
+) -> CommonEffectPosterior:
+    """Fit the common-effect model ``y_i ~ Normal(x_i' b, v_i)`` exactly (tau = 0).
+
+    Parameters
+    ----------
+    y, v, X, coef_names, coef_priors
+        As for :func:`fit_exact` (``X`` may have no columns).
+
+    Returns
+    -------
+    CommonEffectPosterior
+
+    Raises
+    ------
+    ConfigError
+        For a coefficient prior that is not normal, or coefficients the data and priors do not
+        identify.
+    """
+    y, v, X, names = _checked_inputs(y, v, X, coef_names)
+    priors = _coef_priors(coef_priors, names)
+    prior_mean = np.array([p.params[0] if p else 0.0 for p in priors])
+    prior_prec = np.array([1.0 / p.params[1] ** 2 if p else 0.0 for p in priors])
+    model = _Conjugate.build(y, v, X, prior_mean, prior_prec)
+    mean, cov, loglik = model(0.0)
+    lml = float(loglik[0]) if model.proper else math.nan
+    return CommonEffectPosterior(names, priors, mean[0], cov[0], lml)

@@ -26,7 +26,9 @@ __all__ = [
     "NAME_PATTERN",
     "NAME_MAX_LENGTH",
     "SETTINGS_LIMITS",
+    "BIAS_PRIOR_KEYS",
     "DeficiencySpec",
+    "RobustnessSpec",
     "AnalysisSpec",
     "Settings",
     "QuestionSpec",
@@ -47,8 +49,12 @@ METHODS = ("auto", "exact", "mcmc")
 # The built-in deficiency moderator: log of baseline dp-ucMGP (pmol/L), centred at a reference.
 DEFICIENCY_MODERATOR = "log_baseline_dpucmgp"
 
+# Priors of the small-study (bias) slopes of the robustness checks (metak.robustness.bias): the
+# PET slope on the standard error and the PEESE slope on the variance. Normal only: the checks
+# integrate every coefficient analytically.
+BIAS_PRIOR_KEYS = ("bias_slope", "bias_slope_peese")
 # Prior keys every model understands; slopes may also be given per moderator name.
-PRIOR_KEYS = ("mu", "intercept", "slope", "tau", "nu", "r", "moderator_sd")
+PRIOR_KEYS = ("mu", "intercept", "slope", "tau", "nu", "r", "moderator_sd", *BIAS_PRIOR_KEYS)
 
 # Analysis names become file names (posterior/<name>.nc): letters, digits, "_", "-" and "."
 # only, starting with a letter or digit (so never "..", a hidden file or an absolute path).
@@ -170,6 +176,72 @@ class DeficiencySpec:
         _text(self.group_column, where, "group_column")
 
 
+@dataclass(frozen=True)
+class RobustnessSpec:
+    """Which robustness checks run for an analysis (README, "How far the answer can be trusted").
+
+    ``robustness = true`` in the analysis file is this with its defaults, ``false`` all off, a
+    table switches single checks. Every check is on by default except the selection model, which
+    needs MCMC (seconds per analysis, not milliseconds).
+
+    Raises
+    ------
+    ConfigError
+        When a switch is not true or false.
+    """
+
+    bayes_factors: bool = True
+    bias: bool = True  # PET and PEESE (exact analyses) and the funnel plot
+    averaging: bool = True  # the 12-model ensemble (exact analyses)
+    leave_one_out: bool = True  # exact leave-one-out, PSIS-LOO and the comparison of analyses
+    prior_sensitivity: bool = True  # alternative priors (exact) / power-scaling (MCMC)
+    selection: bool = False  # step-function selection model (MCMC)
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            _flag(getattr(self, item.name), "robustness", item.name)
+
+    @classmethod
+    def off(cls) -> RobustnessSpec:
+        """Every check switched off (``robustness = false``)."""
+        return cls(
+            bayes_factors=False,
+            bias=False,
+            averaging=False,
+            leave_one_out=False,
+            prior_sensitivity=False,
+            selection=False,
+        )
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one check runs."""
+        return any(getattr(self, item.name) is True for item in fields(self))
+
+
+def _robustness(value: object, where: str) -> RobustnessSpec:
+    if isinstance(value, RobustnessSpec):
+        return value
+    if value is True:
+        return RobustnessSpec()
+    if value is False:
+        return RobustnessSpec.off()
+    if not isinstance(value, Mapping):
+        raise _fail(where, f"robustness must be true, false or a table, got {value!r}")
+    allowed = tuple(item.name for item in fields(RobustnessSpec))
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise _fail(
+            f"{where}.robustness",
+            f"unknown key {unknown[0]!r}",
+            f"allowed: {', '.join(allowed)}",
+        )
+    try:
+        return RobustnessSpec(**value)
+    except ConfigError as err:
+        raise ConfigError(f"{where}.{err}") from None
+
+
 def _priors(given: object, where: str, allowed: set[str]) -> dict[str, Prior]:
     if not isinstance(given, Mapping):
         raise _fail(where, f"priors must be a table of key = prior text, got {given!r}")
@@ -191,6 +263,12 @@ def _priors(given: object, where: str, allowed: set[str]) -> dict[str, Prior]:
                 raise _fail(f"{where}.priors.{key}", str(err)) from None
         else:
             raise _fail(f"{where}.priors", f"{key} must be prior text, got {value!r}")
+        if key in BIAS_PRIOR_KEYS and priors[key].family != "normal":
+            raise _fail(
+                f"{where}.priors.{key}",
+                f"{priors[key]} is not a normal prior",
+                'the bias checks integrate the slope exactly: use e.g. "normal(0, 1)"',
+            )
     return priors
 
 
@@ -263,6 +341,7 @@ class AnalysisSpec:
     # Pool one arm on its own ("treatment" or "control") on a within-arm measure (MC, MN)
     # instead of the between-group effect; None = between-group (the default).
     arm: str | None = None
+    robustness: RobustnessSpec = field(default_factory=RobustnessSpec)
 
     def __post_init__(self) -> None:
         safe_name(self.name)
@@ -337,6 +416,7 @@ class AnalysisSpec:
             raise _fail(where, "link_biomarker must name one of the joint model's outcomes")
         for key in ("include_excluded", "prepost_r_uncertain", "claims"):
             _flag(getattr(self, key), where, key)
+        set_(self, "robustness", _robustness(self.robustness, where))
 
     def _check_arm(self, where: str) -> None:
         """The within-arm keys: ``arm`` and a within-arm ``measure`` (MC by default) go together."""

@@ -69,7 +69,7 @@ def test_what_load_analyses_returns_is_accepted(records, tmp_path):
         '[settings]\nseed = 7\n[[analysis]]\nname = "re"\noutcome = "pwv_cf"\n', encoding="utf-8"
     )
     result = metak.fit(records, config=metak.load_analyses(path))
-    assert list(result.analyses) == ["re"]
+    assert list(result.analyses) == ["re", "re_pet", "re_peese"]  # + the bias checks
     assert result.datatree("re").attrs["metak_seed"] == 7  # the file's seed, not a default
     again = metak.fit(records, config=path)
     assert result.summary.equals(again.summary)

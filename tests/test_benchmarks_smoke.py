@@ -38,6 +38,7 @@ def test_benchmark_quick_run_writes_a_results_table(tmp_path):
         "exact random effects, k = 10 ",
         "MCMC meta-regression",
         "bcg RE `metak fit` process, exact",
+        "robustness checks, bcg k = 13",
         "bcg RE `metak fit` process, mcmc",
         "bundled `metak fit`, cold",
         "peak memory",

@@ -51,7 +51,8 @@ def test_worker_processes_do_not_change_results(tmp_path, reference_dir):
     serial = metak.fit(records, config=_specs(), seed=9, draws=300, tune=300, jobs=1)
     parallel = metak.fit(records, config=_specs(), seed=9, draws=300, tune=300, jobs=2)
     pd.testing.assert_frame_equal(serial.summary, parallel.summary)
-    assert list(parallel.analyses) == ["re", "mr"]  # file order, whatever finished first
+    # File order, whatever finished first; each analysis followed by its bias checks' analyses.
+    assert list(parallel.analyses) == ["re", "re_pet", "re_peese", "mr", "mr_pet", "mr_peese"]
     for name in ("re", "mr"):
         np.testing.assert_array_equal(
             serial.datatree(name)["posterior"]["tau"].values,

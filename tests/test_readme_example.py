@@ -49,5 +49,13 @@ def test_notebook_code(workdir, monkeypatch):
     monkeypatch.chdir(workdir)
     namespace: dict = {}
     exec(_block("From a notebook", "python"), namespace)  # noqa: S102 - README's own code
-    assert list(namespace["result"].analyses) == ["bcg", "bcg_latitude"]
+    # Each analysis followed by its robustness checks' PET and PEESE analyses.
+    assert list(namespace["result"].analyses) == [
+        "bcg",
+        "bcg_pet",
+        "bcg_peese",
+        "bcg_latitude",
+        "bcg_latitude_pet",
+        "bcg_latitude_peese",
+    ]
     assert (workdir / "bcg_results" / "summary.csv").is_file()

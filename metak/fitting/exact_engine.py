@@ -206,7 +206,11 @@ def exact_summary(
 
 
 def fit_exact_analysis(
-    spec: AnalysisSpec, data: AnalysisData, settings: Settings, seed: int
+    spec: AnalysisSpec,
+    data: AnalysisData,
+    settings: Settings,
+    seed: int,
+    draws: int | None = None,
 ) -> AnalysisResult:
     """Exact posterior of a random-effects model or meta-regression (no imputation).
 
@@ -218,6 +222,9 @@ def fit_exact_analysis(
         ``draws * chains`` exact draws are stored, at least :data:`EXACT_DRAWS_MIN`.
     seed : int
         Seed of the stored draws (the summary is exact and does not depend on it).
+    draws : int, optional
+        Store this many draws instead (rounded up to a multiple of :data:`EXACT_CHAINS`): for
+        derived analyses that give no claim verdicts (:mod:`metak.robustness.bias`).
 
     Returns
     -------
@@ -227,7 +234,7 @@ def fit_exact_analysis(
     effects = post.study_effects()
     tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
     table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
-    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains)
+    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
     n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
     tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
     return AnalysisResult(

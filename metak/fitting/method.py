@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from metak.errors import ConfigError
+from metak.spec import BIAS_PRIOR_KEYS
 
 if TYPE_CHECKING:
     from metak.fitting.data import AnalysisData
@@ -12,8 +13,9 @@ if TYPE_CHECKING:
 
 __all__ = ["exact_possible", "choose_method"]
 
-# Priors that are not on a regression coefficient (the exact path handles any tau prior).
-_NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd")
+# Priors that are not on a coefficient of the model (the exact path handles any tau prior; the
+# bias slopes belong to the robustness checks' models, not to the analysis itself).
+_NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd", *BIAS_PRIOR_KEYS)
 
 
 def exact_possible(spec: AnalysisSpec, data: AnalysisData) -> bool:

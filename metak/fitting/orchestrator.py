@@ -5,7 +5,8 @@ Both the Python API (:func:`metak.fit`) and the command line (``python -m metak 
 override, every analysis' data and engine, the memory the requested draws need), then fits:
 exact analyses here, MCMC analyses on Dask worker processes (:mod:`metak.fitting.parallel`),
 imported only when needed so analyses that need no MCMC never pay PyMC's import time. Claim
-verdicts are judged last, from the records' ``claims.csv``.
+verdicts are judged from the records' ``claims.csv``, and the robustness checks
+(:mod:`metak.robustness`) run last.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from metak.fitting.method import choose_method
 from metak.fitting.parallel import default_jobs, run_mcmc_jobs
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.records import StudyRecords
+from metak.robustness.assess import assess_robustness
 from metak.spec import METHODS, AnalysisSpec, QuestionSpec, Settings, check_questions
 
 __all__ = ["run_analyses", "CLAIMS_NAME"]
@@ -207,10 +209,14 @@ def run_analyses(
     results = {spec.name: results[spec.name] for spec in specs if spec.name in results}
     _note_skipped_twins(results, skipped)
     claims = _judge_claims(results, Path(records.directory) / CLAIMS_NAME)
+    # How far each answer can be trusted: adds <name>_pet/_peese/_selection after each analysis,
+    # the robustness tables, and a robustness label on every judged claim.
+    robust = assess_robustness(results, claims, settings, say)
     return FitResult(
-        analyses=results,
+        analyses=robust.analyses,
         effects=effects.effects,
         unusable=effects.unusable,
-        claims=claims,
-        questions=tuple(q for q in questions if q.analysis in results),
+        claims=robust.claims,
+        robustness=robust.tables,
+        questions=tuple(q for q in questions if q.analysis in robust.analyses),
     )

@@ -11,13 +11,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from metak.fitting.design import coefficient_names, within_variance
-from metak.priors import Prior, default_priors, unit_information_sd
+from metak.priors import Prior, UnitInformationSD, default_priors, unit_information_sd
 
 if TYPE_CHECKING:
     from metak.fitting.data import AnalysisData
     from metak.spec import AnalysisSpec
 
-__all__ = ["priors_in_force", "DEFAULT_R_PRIOR", "JOINT_MU_PRIOR", "JOINT_TAU_PRIOR"]
+__all__ = [
+    "priors_in_force",
+    "outcome_unit_sd",
+    "DEFAULT_R_PRIOR",
+    "JOINT_MU_PRIOR",
+    "JOINT_TAU_PRIOR",
+]
 
 # Pre-post correlation of change scores when it is a parameter: Beta(6, 4) has mean 0.6 and a
 # 95% interval of about 0.29-0.86, spanning the correlations seen for repeated measurements of
@@ -36,6 +42,28 @@ def _joint(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], st
     if data.has_uncertain_r:
         priors["r"] = given.get("r") or DEFAULT_R_PRIOR
     return priors, _JOINT_NOTE
+
+
+def outcome_unit_sd(data: AnalysisData) -> UnitInformationSD:
+    """The unit information SD of a (univariate) analysis' outcome, which scales its defaults.
+
+    Parameters
+    ----------
+    data : metak.fitting.data.AnalysisData
+        The analysis' data (variances, sample sizes and measure of its effect sizes).
+
+    Returns
+    -------
+    metak.priors.UnitInformationSD
+    """
+    effects = data.effects
+    n_total = None
+    if {"n_treatment", "n_control"} <= set(effects.columns):
+        n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
+        if data.spec.arm is not None:  # one arm: its n is the one that is given
+            n_total = effects[["n_treatment", "n_control"]].sum(axis=1, min_count=1).to_numpy()
+    measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
+    return unit_information_sd(within_variance(data), n_total, measure)
 
 
 def priors_in_force(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, Prior], str]:
@@ -58,14 +86,7 @@ def priors_in_force(spec: AnalysisSpec, data: AnalysisData) -> tuple[dict[str, P
     """
     if spec.model == "joint":
         return _joint(spec, data)
-    effects = data.effects
-    n_total = None
-    if {"n_treatment", "n_control"} <= set(effects.columns):
-        n_total = (effects["n_treatment"] + effects["n_control"]).to_numpy(dtype=float)
-        if spec.arm is not None:  # one arm: its n is the one that is given
-            n_total = effects[["n_treatment", "n_control"]].sum(axis=1, min_count=1).to_numpy()
-    measure = str(effects["measure"].iloc[0]) if "measure" in effects and len(effects) else None
-    uisd = unit_information_sd(within_variance(data), n_total, measure)
+    uisd = outcome_unit_sd(data)
     moderator_sds = {}
     for j, name in enumerate(data.moderator_names):
         column = data.X_raw[:, j]

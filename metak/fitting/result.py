@@ -16,6 +16,7 @@ import xarray as xr
 from metak.errors import ConfigError
 from metak.fitting.data import AnalysisData
 from metak.fitting.parameters import parameter_draws, study_label
+from metak.robustness.tables import RobustnessTables
 from metak.spec import AnalysisSpec, QuestionSpec
 
 __all__ = ["ExactInfo", "McmcInfo", "AnalysisResult", "FitResult", "METHODS_USED"]
@@ -118,13 +119,18 @@ class AnalysisResult:
 @dataclass(frozen=True)
 class FitResult:
     """All analyses of one run (in file order), the inputs they used, the claim verdicts and the
-    questions the report answers first (those of fitted analyses)."""
+    questions the report answers first (those of fitted analyses).
+
+    ``robustness`` holds the tables of the robustness checks (:mod:`metak.robustness`), None
+    when none ran.
+    """
 
     analyses: dict[str, AnalysisResult]
     effects: pd.DataFrame
     unusable: pd.DataFrame
     claims: pd.DataFrame | None = None
     questions: tuple[QuestionSpec, ...] = ()
+    robustness: RobustnessTables | None = None
 
     @property
     def summary(self) -> pd.DataFrame:

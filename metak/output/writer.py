@@ -15,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from metak.claims import VERDICT_COLUMNS
 from metak.fitting.deficiency import analysis_record as deficiency_record
 from metak.fitting.deficiency import moderator_counts
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.output.files import write_csv_atomic, write_netcdf, write_text_atomic
 from metak.output.guard import ResultPaths
 from metak.output.integrity import seal_manifest
+from metak.robustness.tables import CLAIM_COLUMNS
 
 __all__ = ["write_results", "summary_markdown", "RESULTS_README"]
 
@@ -145,22 +147,13 @@ def write_results(fit_result: FitResult, staging: Path, manifest: dict) -> None:
         write_csv_atomic(fit_result.claims, out.file("claims.csv"))
     else:
         write_csv_atomic(
-            pd.DataFrame(
-                columns=[
-                    "claim_id",
-                    "claim",
-                    "claimant",
-                    "source",
-                    "analysis",
-                    "parameter",
-                    "statement",
-                    "probability",
-                    "verdict",
-                    "explanation",
-                ]
-            ),
+            pd.DataFrame(columns=[*VERDICT_COLUMNS, *CLAIM_COLUMNS]),
             out.file("claims.csv"),
         )
+    if fit_result.robustness is not None:
+        # The robustness checks' tables (README, "How far the answer can be trusted").
+        for filename, table in fit_result.robustness.files().items():
+            write_csv_atomic(table, out.file(filename))
     analyses = [_analysis_record(result) for result in fit_result.analyses.values()]
     questions = [asdict(question) for question in fit_result.questions]
     write_json({"analyses": analyses, "questions": questions}, out.file("analyses.json"))

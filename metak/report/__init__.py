@@ -28,6 +28,7 @@ from metak.output.integrity import Verification, verify_results
 from metak.report.answers import answers_section
 from metak.report.html import esc, page
 from metak.report.inputs import ResultsError, load_inputs, open_posterior
+from metak.report.robustness import robustness_section
 from metak.report.sections import (
     analyses_section,
     forest_section,
@@ -51,6 +52,7 @@ _TOC = [
     ("forest", "Forest plots"),
     ("posterior", "Prior & posterior"),
     ("metaregression", "Meta-regression"),
+    ("robustness", "Robustness"),
     ("diagnostics", "Diagnostics"),
     ("summary", "Summary"),
     ("claims", "Claims"),
@@ -108,6 +110,7 @@ def render_report(
                 forest_section(inputs, figures),
                 posterior_section(inputs, trees, figures),
                 regression_section(inputs, trees, figures),
+                robustness_section(inputs),
                 diagnostics_section(inputs, trees, figures),
                 summary_section(inputs),
                 claims_section(inputs),

@@ -43,7 +43,7 @@ import pytest
 
 from metak.config import default_name
 from metak.output.files import is_work_dir
-from metak.output.integrity import MANIFEST, read_manifest, verify_results
+from metak.output.integrity import LEGACY_NAMES, MANIFEST, read_manifest, verify_results
 from tests.faults.harness import Case, World, run_case, run_in_process
 
 
@@ -170,11 +170,15 @@ def _swap_posteriors(world: World) -> None:
 
 
 def _legacy_previous(world: World) -> None:
-    """Results as the metak before the manifest marker wrote them."""
+    """Results as the metak before the manifest marker wrote them (without the files it did not
+    write yet, e.g. the robustness tables)."""
     results = _previous(world)
     manifest = json.loads((results / MANIFEST).read_text(encoding="utf-8"))
     del manifest["metak_results"], manifest["files"]
     (results / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    for entry in results.iterdir():
+        if entry.is_file() and entry.name not in LEGACY_NAMES:
+            entry.unlink()
 
 
 def _studies_elsewhere(world: World) -> None:
@@ -678,8 +682,10 @@ REPORT = [
 
 def _posterior_inside(world: World) -> None:
     """The outcome id became a safe file name inside results/posterior (README, name rules)."""
-    names = [p.name for p in (world.project / "results" / "posterior").iterdir()]
-    assert names == [f"{EVIL_ANALYSIS}.nc"], names
+    names = sorted(p.name for p in (world.project / "results" / "posterior").iterdir())
+    # The analysis and its robustness checks' PET and PEESE analyses, all inside.
+    expected = sorted(f"{EVIL_ANALYSIS}{suffix}.nc" for suffix in ("", "_pet", "_peese"))
+    assert names == expected, names
     assert EVIL_ANALYSIS.startswith("re_.._.._.._outside_victim_"), EVIL_ANALYSIS  # no "/"
 
 

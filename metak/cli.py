@@ -173,7 +173,7 @@ def _build_parser() -> argparse.ArgumentParser:
         type=_setting("chunk_size", CHUNK_SIZE_LIMITS),
         default=None,
         metavar="N",
-        help="reviews per checkpointed chunk (default: 200, or 4 when analyses need MCMC)",
+        help="reviews per checkpointed chunk (default 200; 20 with robustness checks; 4 with MCMC)",
     )
     batch.add_argument(
         "--posterior",

@@ -37,6 +37,7 @@ name = "mcmc"
 outcome = "other"
 model = "random_effects"
 method = "mcmc"
+robustness = false
 """
 START_SECONDS = 120
 RUN_SECONDS = 600
@@ -106,6 +107,15 @@ def _wait_for_chunks(out: Path, process: subprocess.Popen, wanted: int) -> None:
 
 def _files(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(out / "summary.parquet"), pd.read_csv(out / "status.csv")
+
+
+def _same_tables(out: Path, expected: Path) -> None:
+    """The robustness checks' tables (of the exact analysis) are the same too."""
+    names = sorted(path.name for path in expected.glob("*.parquet"))
+    assert "robustness.parquet" in names
+    assert names == sorted(path.name for path in out.glob("*.parquet"))
+    for name in names:
+        pd.testing.assert_frame_equal(pd.read_parquet(out / name), pd.read_parquet(expected / name))
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +227,7 @@ def test_a_scheduler_batch_survives_a_killed_worker_and_matches_the_embedded_one
     assert not summary.duplicated(["review_id", "analysis", "parameter"]).any()
     pd.testing.assert_frame_equal(status, expected_status)
     pd.testing.assert_frame_equal(summary, expected_summary)
+    _same_tables(out, embedded)
 
 
 def test_an_interrupted_batch_resumes_to_the_same_files(batch_inputs, embedded, tmp_path):
@@ -241,6 +252,7 @@ def test_an_interrupted_batch_resumes_to_the_same_files(batch_inputs, embedded, 
     expected_summary, expected_status = _files(embedded)
     pd.testing.assert_frame_equal(status, expected_status)
     pd.testing.assert_frame_equal(summary, expected_summary)
+    _same_tables(out, embedded)
 
 
 def test_a_batch_resumes_only_with_the_same_arguments(batch_inputs, embedded):

@@ -85,7 +85,16 @@ def _write_atomic(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """A DataFrame as a Parquet file (pyarrow), written atomically."""
+    """A DataFrame as a Parquet file (pyarrow), written atomically.
+
+    A text column that also holds numbers (a robustness table's mixed cells) is stored as text:
+    Parquet columns have one type.
+    """
+    frame = frame.copy()
+    for column in frame.select_dtypes(include="object").columns:
+        kinds = {type(value) for value in frame[column] if value is not None and value == value}
+        if len(kinds) > 1 and str in kinds:
+            frame[column] = [None if v is None or v != v else str(v) for v in frame[column]]
     _write_atomic(path, lambda temporary: frame.to_parquet(temporary, index=False))
 
 
@@ -166,18 +175,31 @@ class CheckpointStore:
         """Whether chunk ``index`` finished in this or an earlier run."""
         return self._file(index, "json").is_file()
 
-    def save(self, index: int, summary: pd.DataFrame, status: pd.DataFrame, info: dict) -> None:
-        """Checkpoint a finished chunk; its ``.json`` last, marking it done."""
+    def save(
+        self,
+        index: int,
+        summary: pd.DataFrame,
+        status: pd.DataFrame,
+        info: dict,
+        tables: dict[str, pd.DataFrame] | None = None,
+    ) -> None:
+        """Checkpoint a finished chunk (and its robustness tables); its ``.json`` last."""
         write_parquet(summary, self._file(index, "summary.parquet"))
         write_parquet(status, self._file(index, "status.parquet"))
-        write_json(info, self._file(index, "json"))
+        for name, table in (tables or {}).items():
+            write_parquet(table, self._file(index, f"table.{name}.parquet"))
+        write_json({**info, "tables": sorted(tables or {})}, self._file(index, "json"))
 
-    def load(self, index: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-        """A finished chunk's summary rows, status rows and timings."""
+    def load(self, index: int) -> tuple[pd.DataFrame, pd.DataFrame, dict, dict]:
+        """A finished chunk's summary rows, status rows, timings and tables."""
         summary = pd.read_parquet(self._file(index, "summary.parquet"))
         status = pd.read_parquet(self._file(index, "status.parquet"))
         info = json.loads(self._file(index, "json").read_text(encoding="utf-8"))
-        return summary, status, info
+        tables = {
+            name: pd.read_parquet(self._file(index, f"table.{name}.parquet"))
+            for name in info.get("tables", [])
+        }
+        return summary, status, info, tables
 
 
 def _alive(pid: int) -> bool:

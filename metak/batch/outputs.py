@@ -1,9 +1,10 @@
 """The files of a batch's output folder, assembled from its chunk checkpoints.
 
 ``summary.parquet`` (one row per review x analysis x parameter: the ``summary.csv`` columns and
-``review_id``), ``status.csv`` (one row per review), ``manifest.json`` (how the batch was made,
-where its time went, the SHA-256 of every file) and, on request,
-``posterior/<review>/<analysis>.nc``.
+``review_id``), ``status.csv`` (one row per review), the robustness checks' tables
+(``robustness.parquet``, ``bayes_factors.parquet``, ...: fit's ``<name>.csv`` with ``review_id``),
+``manifest.json`` (how the batch was made, where its time went, the SHA-256 of every file) and,
+on request, ``posterior/<review>/<analysis>.nc``.
 They are rebuilt from the checkpoints at the end of every run, so a resumed batch writes the same
 files as one that was never interrupted.
 """
@@ -81,11 +82,13 @@ def assemble(store: CheckpointStore, chunks: int, manifest: dict) -> dict:
         Counts of reviews by status, and the timings summed over chunks.
     """
     out = store.out
-    summaries, statuses, timings = [], [], {}
+    summaries, statuses, timings, tables = [], [], {}, {}
     for index in range(chunks):
-        summary, status, info = store.load(index)
+        summary, status, info, chunk_tables = store.load(index)
         summaries.append(summary)
         statuses.append(status)
+        for name, table in chunk_tables.items():
+            tables.setdefault(name, []).append(table)
         for key, value in info.get("timings", {}).items():
             timings[key] = timings.get(key, 0.0) + float(value)
     summary = (
@@ -97,7 +100,14 @@ def assemble(store: CheckpointStore, chunks: int, manifest: dict) -> dict:
     write_parquet(summary, contained(out, out / SUMMARY_FILE))
     write_csv_atomic(status, contained(out, out / STATUS_FILE))
     counts = {name: int(np.sum(status["status"] == name)) for name in STATUSES}
-    files = {name: sha256_of(out / name) for name in (SUMMARY_FILE, STATUS_FILE)}
+    written = [SUMMARY_FILE, STATUS_FILE]
+    for name in sorted(tables):
+        # The robustness checks' tables, as fit's <name>.csv, with the review_id of each row.
+        write_parquet(
+            pd.concat(tables[name], ignore_index=True), contained(out, out / f"{name}.parquet")
+        )
+        written.append(f"{name}.parquet")
+    files = {name: sha256_of(out / name) for name in written}
     write_json(
         {**manifest, "reviews": counts, "timings": timings, "files": files},
         contained(out, out / MANIFEST_FILE),

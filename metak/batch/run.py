@@ -32,11 +32,20 @@ from metak.output.files import sha256_of
 from metak.output.manifest import package_versions
 from metak.spec import METHODS, AnalysisSpec, Settings
 
-__all__ = ["run_batch", "BatchOutcome", "EXACT_CHUNK", "MCMC_CHUNK", "chunk_size_for"]
+__all__ = [
+    "run_batch",
+    "BatchOutcome",
+    "EXACT_CHUNK",
+    "CHECKED_CHUNK",
+    "MCMC_CHUNK",
+    "chunk_size_for",
+]
 
 # Reviews per chunk (a chunk is one Dask task and one checkpoint): about a second of work per
-# chunk at ~5-10 ms per exact review, and at ~0.3-1 s per MCMC review once its model is compiled.
+# chunk at ~5-10 ms per exact review; a few seconds with the robustness checks (~0.2 s per
+# review) and at ~0.3-1 s per MCMC review once its model is compiled.
 EXACT_CHUNK = 200
+CHECKED_CHUNK = 20
 MCMC_CHUNK = 4
 _MARKER = {"metak_batch": {"format": 1}}
 
@@ -55,11 +64,13 @@ class BatchOutcome:
 
 
 def chunk_size_for(specs: Sequence[AnalysisSpec], method: str | None) -> int:
-    """The default chunk size: small when analyses may need MCMC (seconds per review)."""
+    """The default chunk size: smaller when analyses may need MCMC or run robustness checks."""
     mcmc = method == "mcmc" or any(
         spec.method == "mcmc" or spec.model == "robust" for spec in specs
     )
-    return MCMC_CHUNK if mcmc and method != "exact" else EXACT_CHUNK
+    if mcmc and method != "exact":
+        return MCMC_CHUNK
+    return CHECKED_CHUNK if any(spec.robustness.enabled for spec in specs) else EXACT_CHUNK
 
 
 def _read_reviews(table_path: Path) -> Reviews:
@@ -208,7 +219,11 @@ def run_batch(
                 for _, result in cluster.run(fit_chunk, tasks):
                     write_posteriors(out, result.posteriors)
                     store.save(
-                        result.index, result.summary, result.status, {"timings": result.timings}
+                        result.index,
+                        result.summary,
+                        result.status,
+                        {"timings": result.timings},
+                        result.tables,
                     )
                     bar.advance(len(chunks[result.index]))
         bar.close()

@@ -27,6 +27,7 @@ from metak.errors import MetakError
 from metak.fitting.exact_engine import exact_summary, fit_exact_analysis
 from metak.fitting.method import choose_method
 from metak.fitting.summaries import SUMMARY_COLUMNS
+from metak.robustness.assess import assess_robustness
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = [
@@ -63,8 +64,9 @@ class ChunkTask:
 class ChunkResult:
     """What a chunk produced.
 
-    Summary rows, one status row per review, where the time went, and (on request) the
-    posterior ``DataTree`` of every fit, by ``(review_id, analysis)``.
+    Summary rows, one status row per review, where the time went, (on request) the posterior
+    ``DataTree`` of every fit by ``(review_id, analysis)``, and the robustness checks' tables
+    (``robustness``, ``bayes_factors``, ...; rows with ``review_id``).
     """
 
     index: int
@@ -72,6 +74,16 @@ class ChunkResult:
     status: pd.DataFrame
     timings: dict[str, float]
     posteriors: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # robustness, by file stem
+
+
+@dataclass
+class _ChunkOutput:
+    """What the reviews of a chunk add up to besides their summary rows."""
+
+    timings: dict[str, float]
+    posteriors: dict = field(default_factory=dict)
+    tables: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
 
 
 class _Review:
@@ -99,9 +111,13 @@ class _Review:
         }
 
 
-def _fit(spec, data, method, settings, seed, posterior, timings):
-    """``(summary, result or None)`` of one analysis of one review."""
-    if method == "exact" and not posterior:
+def _fit(spec, data, method, settings, seed, keep, timings):
+    """``(summary, result or None)`` of one analysis of one review.
+
+    ``keep``: a whole result is needed (posterior files, robustness checks); without, an exact
+    analysis gives its summary rows only (no draws) and an MCMC one draws no prior.
+    """
+    if method == "exact" and not keep:
         start = time.perf_counter()
         summary, _, _ = exact_summary(spec, data)
         timings["exact"] += time.perf_counter() - start
@@ -114,7 +130,7 @@ def _fit(spec, data, method, settings, seed, posterior, timings):
     # PyMC is imported on the worker when the first MCMC analysis comes, not before.
     from metak.fitting.mcmc.engine import fit_mcmc_analysis
 
-    result = fit_mcmc_analysis(spec, data, settings, seed, in_worker=True, prior_draws=posterior)
+    result = fit_mcmc_analysis(spec, data, settings, seed, in_worker=True, prior_draws=keep)
     for phase, seconds in result.mcmc.phase_seconds.items():
         timings[phase] = timings.get(phase, 0.0) + seconds
     timings["mcmc_fits"] += 1
@@ -122,8 +138,9 @@ def _fit(spec, data, method, settings, seed, posterior, timings):
     return result.summary, result
 
 
-def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, posteriors, timings):
+def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, out: _ChunkOutput) -> None:
     seed = review_seed(task.settings.seed, review.review_id)
+    fitted: dict[str, tuple[pd.DataFrame, object]] = {}
     for position, spec in enumerate(task.specs):
         if task.method:
             spec = replace(spec, method=task.method)
@@ -136,9 +153,10 @@ def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, posteriors
         except MetakError as err:
             review.worse("bad_input", str(err))
             continue
+        keep = task.posterior or spec.robustness.enabled
         try:
             summary, result = _fit(
-                spec, data, method, task.settings, seed + position, task.posterior, timings
+                spec, data, method, task.settings, seed + position, keep, out.timings
             )
         except Exception as err:  # noqa: BLE001 - one review's failure never stops the batch
             review.worse("error", f"analysis {spec.name!r}: {type(err).__name__}: {err}")
@@ -148,9 +166,45 @@ def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, posteriors
                 "diagnostics_failed",
                 f"analysis {spec.name!r} failed the MCMC diagnostics gate after a retry",
             )
-        if result is not None and task.posterior:
-            posteriors[(review.review_id, spec.name)] = result.datatree
+        fitted[spec.name] = (summary, result)
+    results = {name: result for name, (_, result) in fitted.items() if result is not None}
+    derived: dict[str, list] = {}
+    if any(result.spec.robustness.enabled for result in results.values()):
+        checked = _robustness(task, review, results, out)
+        base = None
+        for name, result in checked.items():
+            if name in fitted:
+                base = name
+            else:  # a check's derived analysis (<name>_pet, ...) right after its analysis
+                derived.setdefault(base, []).append(result)
+    for name, (summary, _) in fitted.items():
         review.frames.append(summary)
+        review.frames.extend(result.summary for result in derived.get(name, []))
+    if task.posterior:
+        extra = [result for results_of in derived.values() for result in results_of]
+        for result in [*results.values(), *extra]:
+            out.posteriors[(review.review_id, result.spec.name)] = result.datatree
+
+
+def _robustness(task: ChunkTask, review: _Review, results: dict, out: _ChunkOutput) -> dict:
+    """The robustness checks of a review's analyses (as ``fit`` runs them); their tables are
+    added to the chunk's, with the review's id. Returns the analyses with the derived ones."""
+    start = time.perf_counter()
+    try:
+        checked = assess_robustness(results, None, task.settings)
+    except Exception as err:  # noqa: BLE001 - one review's failure never stops the batch
+        review.worse("error", f"robustness checks: {type(err).__name__}: {err}")
+        return results
+    finally:
+        out.timings["robustness"] = out.timings.get("robustness", 0.0) + (
+            time.perf_counter() - start
+        )
+    for name, table in checked.tables.files().items():
+        if len(table):
+            out.tables.setdefault(name.removesuffix(".csv"), []).append(
+                table.assign(**{REVIEW_ID: review.review_id})
+            )
+    return checked.analyses
 
 
 def fit_chunk(task: ChunkTask) -> ChunkResult:
@@ -166,10 +220,10 @@ def fit_chunk(task: ChunkTask) -> ChunkResult:
     ChunkResult
     """
     start = time.perf_counter()
-    timings = {"exact": 0.0, "mcmc_fits": 0.0, "compilations": 0.0}
+    out = _ChunkOutput(timings={"exact": 0.0, "mcmc_fits": 0.0, "compilations": 0.0})
     slices = task.reviews.slices()
     all_rows = task.reviews.rows
-    outcomes, frames, owners, posteriors = [], [], [], {}
+    outcomes, frames, owners = [], [], []
     for review_id in task.reviews.order:
         review = _Review(review_id, task.reviews.input_rows.get(review_id, 0))
         outcomes.append(review)
@@ -177,7 +231,7 @@ def fit_chunk(task: ChunkTask) -> ChunkResult:
             review.worse("bad_input", first_problems(task.reviews.problems[review_id]))
             continue
         begin, stop = slices[review_id]
-        _fit_review(task, review, all_rows.iloc[begin:stop], posteriors, timings)
+        _fit_review(task, review, all_rows.iloc[begin:stop], out)
         frames.extend(review.frames)
         owners.extend([review_id] * sum(len(frame) for frame in review.frames))
     if frames:
@@ -186,5 +240,13 @@ def fit_chunk(task: ChunkTask) -> ChunkResult:
     else:
         summary = pd.DataFrame(columns=SUMMARY_PARQUET_COLUMNS)
     status = pd.DataFrame([review.row() for review in outcomes], columns=STATUS_COLUMNS)
-    timings["chunk_seconds"] = time.perf_counter() - start
-    return ChunkResult(task.index, summary, status, timings, posteriors)
+    out.timings["chunk_seconds"] = time.perf_counter() - start
+    tables = {
+        name: _with_review_first(pd.concat(parts, ignore_index=True))
+        for name, parts in out.tables.items()
+    }
+    return ChunkResult(task.index, summary, status, out.timings, out.posteriors, tables)
+
+
+def _with_review_first(table: pd.DataFrame) -> pd.DataFrame:
+    return table[[REVIEW_ID, *[c for c in table.columns if c != REVIEW_ID]]]

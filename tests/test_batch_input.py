@@ -4,11 +4,16 @@ read as CSV; a review's analysis data the same as ``fit`` builds from the same r
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 from metak.batch.effect_sizes import read_effect_sizes
+from metak.batch.outputs import review_folder
+from metak.batch.progress import ReviewProgress
 from metak.batch.records_input import read_records_table
 from metak.batch.review_data import review_analysis_data
 from metak.batch.seeds import SEED_BITS, review_seed
@@ -212,3 +217,44 @@ def test_record_rows_are_checked_by_the_records_rules_at_their_table_lines(tmp_p
     bcg = reviews.problems["bcg_logRR"]
     assert [(p.row, p.column, p.value) for p in bcg] == [(first_bcg + 4, "ablat", "55")]
     assert list(dict.fromkeys(reviews.rows["review_id"])) == ["raudenbush1985_SMD"]
+
+
+def test_posterior_files_only_on_request(tmp_path):
+    rows = _good("A", 4) + _good("B/odd id", 4)
+    path = write_table(rows, tmp_path / "t.csv")
+    done = run_metak(
+        "batch", path, "--out", tmp_path / "out", "--quiet", "--jobs", "1", "--posterior"
+    )
+    assert done.returncode == 0, done.stderr
+    files = sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.nc")
+    )
+    odd = review_folder("B/odd id")
+    assert odd.startswith("B_odd_id_") and "/" not in odd
+    expected = {
+        f"posterior/{folder}/{name}.nc"
+        for folder in ("A", odd)
+        for name in ("re_effect", "re_effect_pet", "re_effect_peese")
+    }
+    assert set(files) == expected
+    summary = pd.read_parquet(tmp_path / "out" / "summary.parquet")
+    tree = xr.open_datatree(tmp_path / "out" / "posterior" / "A" / "re_effect.nc")
+    rows_a = summary[(summary["review_id"] == "A") & (summary["analysis"] == "re_effect")]
+    np.testing.assert_array_equal(tree["summary"]["mean"].values, rows_a["mean"].to_numpy())
+    assert tree.attrs["metak_seed"] == review_seed(20261122, "A")
+    without = run_metak("batch", path, "--out", tmp_path / "plain", "--quiet", "--jobs", "1")
+    assert without.returncode == 0 and not (tmp_path / "plain" / "posterior").exists()
+
+
+def test_progress_is_a_line_per_tenth_in_a_log_and_nothing_when_quiet():
+    log = io.StringIO()
+    progress = ReviewProgress(total=200, done=40, stream=log)
+    for _ in range(16):
+        progress.advance(10)
+    lines = log.getvalue().splitlines()
+    assert [line.split(" reviews")[0].strip() for line in lines] == [
+        f"{n}/200" for n in (60, 80, 100, 120, 140, 160, 180, 200)
+    ]
+    assert lines[-1].strip().startswith("200/200 reviews (100%)")
+    quiet = ReviewProgress(total=200, stream=None)
+    quiet.advance(200)  # nothing to write to: nothing written, no error

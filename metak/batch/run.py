@@ -172,11 +172,8 @@ def run_batch(
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     settings = replace(settings, **given)
     check_batch_specs(specs, reviews, config_name)
-    if not specs:
-        raise ConfigError(
-            f"error: {config_name}: no analyses (the table has no good review to take outcomes "
-            "from); fix: see status.csv of an earlier run, or the problems above"
-        )
+    # No analyses only when no review passed its checks (the default analyses come from the good
+    # reviews' outcomes): the batch then writes status.csv with every review's problem.
     size = chunk_size or chunk_size_for(specs, method)
     order = reviews.order
     chunks = [order[i : i + size] for i in range(0, len(order), size)]
@@ -189,7 +186,8 @@ def run_batch(
         cluster = Cluster(workers=workers or settings.jobs, scheduler=scheduler)
         say(
             f"metak batch: {len(order):,} reviews ({bad:,} with bad input) x {len(specs)} "
-            f"analys{'is' if len(specs) == 1 else 'es'}, {len(chunks):,} chunks of {size}"
+            f"analys{'is' if len(specs) == 1 else 'es'}, {len(chunks):,} chunk"
+            f"{'' if len(chunks) == 1 else 's'} of {size}"
             + (f", {len(chunks) - len(todo):,} done earlier" if len(todo) < len(chunks) else "")
         )
         for warning in reviews.warnings:

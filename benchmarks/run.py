@@ -530,6 +530,165 @@ def bundled_report(repeats: int, rows: list, work: Path):
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# batches of reviews (`metak batch`)
+# ---------------------------------------------------------------------------------------------
+
+# The MCMC rows measure fitting: the robustness checks are off (their cost is the exact rows').
+BATCH_ROBUST_CONFIG = """
+[[analysis]]
+name = "robust"
+outcome = "effect"
+model = "robust"
+robustness = false
+"""
+# Reviews of the projected MCMC re-analysis of a whole database (Bartos et al. fitted RoBMA to
+# tens of thousands of Cochrane meta-analyses).
+PROJECTED_REVIEWS = 50_000
+PROJECTED_WORKERS = (8, 32, 128)
+
+
+def _batch_table(path: Path, n_reviews: int, seed: int) -> Path:
+    from tests.batch_tables import synthetic_reviews
+
+    synthetic_reviews(n_reviews, seed=seed, k_range=(5, 50)).to_csv(path, index=False)
+    return path
+
+
+def _batch_process(table: Path, out: Path, *extra) -> dict:
+    command = [sys.executable, "-m", "metak", "batch", table, "--out", out, "--quiet", *extra]
+    info = _process(command)
+    if info["rc"] in (0, 3):
+        info["manifest"] = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return info
+
+
+BATCH_UNCHECKED_CONFIG = """
+[[analysis]]
+name = "re_effect"
+outcome = "effect"
+model = "random_effects"
+robustness = false
+"""
+
+
+def batch_exact(n_reviews: int, repeats: int, rows: list, work: Path, checks: bool = True):
+    """`metak batch` as a whole process: synthetic reviews (k 5-50), exact random effects, on the
+    embedded cluster (one worker per core): wall time and peak memory of all its processes.
+    ``checks``: with the robustness checks (the default analyses), else ``robustness = false``."""
+    table = work / f"batch_exact_{n_reviews}.csv"
+    if not table.exists():
+        _batch_table(table, n_reviews, seed=7)
+    extra = ()
+    if not checks:
+        config = work / "batch_unchecked.toml"
+        config.write_text(BATCH_UNCHECKED_CONFIG, encoding="utf-8")
+        extra = ("--config", config)
+    what = "with the robustness checks" if checks else "robustness checks off"
+    name = f"`metak batch` process, {n_reviews:,} reviews (k 5–50), exact random effects, {what}"
+    times, memory, timings = [], [], {}
+    for repeat in range(repeats):
+        info = _batch_process(table, work / f"batch_exact_{n_reviews}_{checks}_{repeat}", *extra)
+        if info["rc"] != 0:
+            rows.append(_failed_row(name, info))
+            return
+        times.append(info["seconds"])
+        memory.append(info["rss_mib"])
+        timings = info["manifest"]["timings"]
+    rate = n_reviews / statistics.median(times)
+    per_review = 1000 * timings["chunk_seconds"] / n_reviews
+    checked = 1000 * timings.get("robustness", 0.0) / n_reviews
+    note = f"{rate:,.0f} reviews/s on 2 workers; {per_review:.1f} ms of worker time per review"
+    if checks:
+        note += f" ({checked:.0f} ms of it robustness checks)"
+    target = ("≤ 60 s", 60.0) if n_reviews == 10_000 else ("—", None)
+    rows.append(_row(name, times, target, note))
+    rows.append(
+        {
+            "name": f"`metak batch`, {n_reviews:,} exact reviews ({what}), peak memory",
+            "median": f"{statistics.median(memory):.0f} MiB",
+            "spread": f"{min(memory):.0f}–{max(memory):.0f} MiB (n = {len(memory)})",
+            "target": "≤ 2 GB" if n_reviews == 10_000 else "—",
+            "met": ("yes" if max(memory) <= 2048 else "no") if n_reviews == 10_000 else "—",
+            "note": "summed resident memory of the command, scheduler and workers",
+        }
+    )
+
+
+def batch_mcmc(n_reviews: int, repeats: int, draws: int, rows: list, work: Path):
+    """`metak batch` of robust-model reviews by MCMC with 1 and 2 worker processes: throughput,
+    scaling efficiency, the share of compiling, and from the measured per-review costs the
+    projected time of a 50,000-review MCMC re-analysis on an N-worker cluster."""
+    table = _batch_table(work / f"batch_mcmc_{n_reviews}.csv", n_reviews, seed=8)
+    config = work / "batch_robust.toml"
+    config.write_text(BATCH_ROBUST_CONFIG, encoding="utf-8")
+    runs = {}
+    for workers in (1, 2):
+        name = f"`metak batch` process, {n_reviews} robust-model reviews by MCMC, {workers} worker"
+        name += "s" if workers > 1 else ""
+        times, manifests = [], []
+        for repeat in range(repeats):
+            out = work / f"batch_mcmc_{workers}_{repeat}"
+            info = _batch_process(
+                table, out, "--config", config, "--jobs", workers, "--draws", draws, "--tune", draws
+            )
+            if info["rc"] not in (0, 3):
+                rows.append(_failed_row(name, info))
+                return
+            times.append(info["seconds"])
+            manifests.append(info["manifest"])
+        runs[workers] = (times, manifests)
+        timings = manifests[-1]["timings"]
+        share = timings.get("compile", 0.0) / timings["chunk_seconds"]
+        note = (
+            f"{n_reviews / statistics.median(times):.2f} reviews/s; compiling "
+            f"{100 * share:.0f}% of the workers' time ({timings['compilations']:.0f} "
+            f"compilations for {timings['mcmc_fits']:.0f} fits); "
+            f"{manifests[-1]['reviews']['diagnostics_failed']} failed the gate"
+        )
+        if workers == 2:
+            one = statistics.median(runs[1][0])
+            efficiency = one / (2 * statistics.median(times))
+            note += f"; scaling efficiency 1 -> 2 workers {100 * efficiency:.0f}% (target ≥ 80%)"
+        rows.append(_row(name, times, ("—", None), note))
+    _projection(runs[2], n_reviews, rows)
+
+
+def _projection(run, n_reviews: int, rows: list) -> None:
+    """Time of a 50,000-review MCMC batch on N workers, from the measured per-review costs.
+
+    Each worker compiles each model structure once (the 2-worker run's compile seconds per
+    compilation, times the structures seen), then fits its share of the reviews at the measured
+    seconds per review (the workers' time less compiling, per fit); start-up is the measured
+    wall time not spent in chunks. Assumes workers as fast as these cores and the reviews'
+    sizes spread as here (k 5-50).
+    """
+    times, manifests = run
+    timings = manifests[-1]["timings"]
+    compile_each = timings["compile"] / max(timings["compilations"], 1)
+    structures = max(1.0, timings["compilations"] / 2)  # 2 workers compiled each structure
+    per_review = (timings["chunk_seconds"] - timings["compile"]) / timings["mcmc_fits"]
+    overhead = max(0.0, statistics.median(times) - timings["chunk_seconds"] / 2)
+    estimates = []
+    for workers in PROJECTED_WORKERS:
+        seconds = PROJECTED_REVIEWS * per_review / workers + structures * compile_each + overhead
+        estimates.append(f"{workers} workers ≈ {seconds / 3600:.1f} h")
+    rows.append(
+        {
+            "name": f"projection: {PROJECTED_REVIEWS:,}-review MCMC re-analysis (robust model)",
+            "median": "—",
+            "spread": "—",
+            "target": "—",
+            "met": "—",
+            "note": (
+                f"from {n_reviews} reviews on 2 workers: {per_review:.2f} s per review, "
+                f"{compile_each:.1f} s per compilation x {structures:.0f} structures per worker; "
+                + "; ".join(estimates)
+            ),
+        }
+    )
+
+
 R_SCRIPTS = {
     # The same bcg models as the metak rows, priors as in exact_bayes.csv (tau ~ half-normal(1),
     # coefficients ~ normal(0, 10)); brms with metak's default 2 chains x (1000 warm-up + 1000).
@@ -733,6 +892,9 @@ def main(argv=None) -> int:
             medians = bcg_processes(work, repeats, rows)
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "cac", "dpucmgp"))
             bundled_report(repeats, rows, work)
+            batch_exact(100, repeats, rows, work, checks=True)
+            batch_exact(100, repeats, rows, work, checks=False)
+            batch_mcmc(6, repeats, 200, rows, work)
         else:
             medians = bcg_processes(work, repeats, rows)
             exact_alone([10, 100, 1_000, 10_000], max(repeats, 20), rows)
@@ -743,6 +905,9 @@ def main(argv=None) -> int:
             inputs_processes([10_000, 100_000], min(repeats, 3), rows, work)
             bundled_fit(min(repeats, 3), rows, work)
             bundled_report(min(repeats, 3), rows, work)
+            batch_exact(10_000, 1, rows, work, checks=True)  # ~0.2 s per review: one run
+            batch_exact(10_000, min(repeats, 3), rows, work, checks=False)
+            batch_mcmc(200, 1, 1000, rows, work)
         r_rows(rows, work, 1 if args.quick else min(repeats, 3), medians, use_r=not args.no_r)
     write_markdown(rows, args.out, "quick" if args.quick else "full", time.perf_counter() - started)
     print(f"wrote {args.out}")

@@ -2,7 +2,6 @@
 
 from metak.cli import main
 
-# Guarded: worker processes of a parallel fit (multiprocessing "spawn") import this module as
-# __mp_main__ and must not run the command line again.
+# Guarded, as every entry point should be: importing this module must not run the command line.
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -28,9 +28,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def _setting(name: str):
+def _setting(name: str, limits: tuple[int, int] | None = None):
     """argparse type for a whole-number setting: ASCII digits only, within its range."""
-    low, high = SETTINGS_LIMITS[name]
+    low, high = limits or SETTINGS_LIMITS[name]
 
     def parse(text: str) -> int:
         # int() would accept other scripts' digits ('٥'), '1_000' and surrounding spaces.
@@ -44,6 +44,9 @@ def _setting(name: str):
     parse.__name__ = name  # argparse names the type in some messages
     return parse
 
+
+# Reviews per chunk of a batch: 1 (a checkpoint per review) to 100,000.
+CHUNK_SIZE_LIMITS = (1, 100_000)
 
 _PROVENANCE_HELP = (
     "provenance check: 'auto' (default) checks files that have source/quote columns, "
@@ -131,6 +134,53 @@ def _build_parser() -> argparse.ArgumentParser:
         "1 = one after the other); results are the same either way",
     )
     fit.add_argument("--quiet", action="store_true", help="no progress output")
+
+    batch = commands.add_parser(
+        "batch", help="many meta-analyses: every analysis on every review of a long table"
+    )
+    batch.add_argument(
+        "table",
+        type=Path,
+        metavar="TABLE",
+        help="long table (.csv or .parquet): review_id plus yi and vi/se, or study-record columns",
+    )
+    batch.add_argument(
+        "--out", type=Path, default=Path("batch_results"), metavar="DIR", help="output directory"
+    )
+    batch.add_argument(
+        "--config", type=Path, default=None, metavar="FILE", help="analysis file (TOML)"
+    )
+    batch.add_argument("--seed", type=_setting("seed"), default=None, help="batch seed")
+    batch.add_argument("--draws", type=_setting("draws"), default=None, help="draws per chain")
+    batch.add_argument("--tune", type=_setting("tune"), default=None, help="tuning steps (MCMC)")
+    batch.add_argument("--chains", type=_setting("chains"), default=None, help="chains (MCMC)")
+    batch.add_argument("--method", choices=METHODS, default=None, help="force exact or MCMC")
+    batch.add_argument(
+        "--jobs",
+        type=_setting("jobs"),
+        default=None,
+        metavar="N",
+        help="worker processes of the embedded cluster (default: one per core)",
+    )
+    batch.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786 (default: embedded)",
+    )
+    batch.add_argument(
+        "--chunk-size",
+        type=_setting("chunk_size", CHUNK_SIZE_LIMITS),
+        default=None,
+        metavar="N",
+        help="reviews per checkpointed chunk (default 200; 20 with robustness checks; 4 with MCMC)",
+    )
+    batch.add_argument(
+        "--posterior",
+        action="store_true",
+        help="also write posterior/<review>/<analysis>.nc (large: one file per fit)",
+    )
+    batch.add_argument("--quiet", action="store_true", help="no progress output")
 
     report = commands.add_parser("report", help="rebuild report.html from saved results")
     report.add_argument(
@@ -273,6 +323,72 @@ def _cmd_fit(args) -> int:
     return EXIT_OK
 
 
+def _cmd_batch(args) -> int:
+    def say(message: str) -> None:
+        if not args.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    try:
+        outcome = _run_batch(args, say)
+    except KeyboardInterrupt:
+        print(
+            f"error: interrupted; the finished chunks are kept in {args.out}: run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return EXIT_OTHER
+    return _batch_exit(args, outcome, say)
+
+
+def _run_batch(args, say):
+    from metak.batch.run import run_batch
+    from metak.fitting.cluster import scheduler_address
+
+    return run_batch(
+        args.table,
+        args.out,
+        config=args.config,
+        overrides={
+            "seed": args.seed,
+            "draws": args.draws,
+            "tune": args.tune,
+            "chains": args.chains,
+        },
+        method=args.method,
+        scheduler=None if args.scheduler is None else scheduler_address(args.scheduler),
+        workers=args.jobs,
+        chunk_size=args.chunk_size,
+        posterior=args.posterior,
+        say=say,
+        progress=not args.quiet,
+        argv=sys.argv,
+    )
+
+
+def _batch_exit(args, outcome, say) -> int:
+    counts = outcome.reviews
+    say(
+        f"wrote {args.out} in {outcome.seconds:.1f} s: {counts['ok']:,} reviews ok, "
+        f"{counts['bad_input']:,} bad input, {counts['diagnostics_failed']:,} failed the MCMC "
+        f"diagnostics, {counts['error']:,} errors (status.csv); {outcome.rows:,} summary rows"
+    )
+    if counts["error"]:
+        print(
+            f"error: {counts['error']} review(s) could not be fitted; see status.csv for why",
+            file=sys.stderr,
+        )
+        return EXIT_OTHER
+    if counts["diagnostics_failed"]:
+        print(
+            f"error: {counts['diagnostics_failed']} review(s) failed the MCMC diagnostics gate "
+            "after a retry (converged = False in summary.parquet); fix: rerun with more "
+            "--draws/--tune in a new --out",
+            file=sys.stderr,
+        )
+        return EXIT_FIT_FAILED
+    return EXIT_OK
+
+
 def _cmd_report(args) -> int:
     from metak.output.faults import output_errors
     from metak.report import build_report
@@ -287,6 +403,7 @@ _COMMANDS = {
     "validate": _cmd_validate,
     "effects": _cmd_effects,
     "fit": _cmd_fit,
+    "batch": _cmd_batch,
     "report": _cmd_report,
 }
 

@@ -12,7 +12,9 @@ module                 job
 ``memory``             refuse draws that cannot fit in memory
 ``exact_engine``       fit on the exact path (:mod:`metak.exact`)
 ``mcmc``               fit by MCMC: ``engine``, ``sampling``, ``diagnostics``, ``generated``
-``parallel``           MCMC analyses in worker processes
+``parallel``           MCMC analyses on the worker processes of a Dask cluster (``--jobs``)
+``cluster``            the Dask cluster: embedded (local worker processes) or ``--scheduler``
+``dask_worker``        one worker process of the embedded cluster
 ``summaries``          the rows of summary.csv
 ``parameters``         named posterior quantities from a DataTree
 ``package``            study table and DataTree layout shared by both engines

@@ -30,7 +30,13 @@ from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summary_ro
 from metak.priors import Prior
 from metak.spec import AnalysisSpec, Settings
 
-__all__ = ["fit_exact_analysis", "EXACT_DRAWS_MIN", "EXACT_CHAINS", "few_studies_warning"]
+__all__ = [
+    "fit_exact_analysis",
+    "exact_summary",
+    "EXACT_DRAWS_MIN",
+    "EXACT_CHAINS",
+    "few_studies_warning",
+]
 
 # Exact draws stored per analysis: enough that draw-based claim probabilities have a Monte
 # Carlo SE below 0.004 (sqrt(.25/16000)).
@@ -164,6 +170,41 @@ def _datatree(
     )
 
 
+def _exact(spec: AnalysisSpec, data: AnalysisData):
+    """``(posterior, priors, coefficient names, summary, ExactInfo, warnings)``."""
+    priors, uisd_note = priors_in_force(spec, data)
+    names = coefficient_names(data)
+    post = fit_exact(
+        data.y,
+        within_variance(data),
+        design_matrix(data),
+        coef_names=names,
+        coef_priors=[priors[name] for name in names],
+        tau_prior=priors["tau"],
+    )
+    summary = _summary(spec, post, names, data.direction)
+    info = ExactInfo(tau_mode=post.tau_mode, log_marginal_likelihood=post.log_marginal_likelihood)
+    warnings = tuple(w for w in (uisd_note, few_studies_warning(data.n_studies)) if w)
+    return post, priors, names, summary, info, warnings
+
+
+def exact_summary(
+    spec: AnalysisSpec, data: AnalysisData
+) -> tuple[pd.DataFrame, ExactInfo, tuple[str, ...]]:
+    """The summary rows of an exact analysis, without draws, study table or DataTree.
+
+    What :func:`fit_exact_analysis` computes first, and all a batch that keeps no posterior
+    files needs: the rows are exact, so they are the same as that function's.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, ExactInfo, tuple of str)
+        The rows of ``summary.csv``, the tau mode and log marginal likelihood, the warnings.
+    """
+    _, _, _, summary, info, warnings = _exact(spec, data)
+    return summary, info, warnings
+
+
 def fit_exact_analysis(
     spec: AnalysisSpec,
     data: AnalysisData,
@@ -189,24 +230,13 @@ def fit_exact_analysis(
     -------
     AnalysisResult
     """
-    priors, uisd_note = priors_in_force(spec, data)
-    names = coefficient_names(data)
-    post = fit_exact(
-        data.y,
-        within_variance(data),
-        design_matrix(data),
-        coef_names=names,
-        coef_priors=[priors[name] for name in names],
-        tau_prior=priors["tau"],
-    )
-    summary = _summary(spec, post, names, data.direction)
+    post, priors, names, summary, info, warnings = _exact(spec, data)
     effects = post.study_effects()
     tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
     table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
     wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
     n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
     tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
-    warnings = [uisd_note, few_studies_warning(data.n_studies)]
     return AnalysisResult(
         spec=spec,
         data=data,
@@ -216,8 +246,6 @@ def fit_exact_analysis(
         datatree=tree,
         priors={key: str(value) for key, value in priors.items()},
         converged=True,
-        warnings=tuple(w for w in warnings if w),
-        exact=ExactInfo(
-            tau_mode=post.tau_mode, log_marginal_likelihood=post.log_marginal_likelihood
-        ),
+        warnings=warnings,
+        exact=info,
     )

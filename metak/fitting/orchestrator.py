@@ -3,10 +3,10 @@
 Both the Python API (:func:`metak.fit`) and the command line (``python -m metak fit``) call
 :func:`run_analyses`. It checks everything before any work starts (analysis names, the method
 override, every analysis' data and engine, the memory the requested draws need), then fits:
-exact analyses here, MCMC analyses in worker processes (:mod:`metak.fitting.parallel`), imported
-only when needed so analyses that need no MCMC never pay PyMC's import time. Claim verdicts are
-judged from the records' ``claims.csv``, and the robustness checks (:mod:`metak.robustness`) run
-last.
+exact analyses here, MCMC analyses on Dask worker processes (:mod:`metak.fitting.parallel`),
+imported only when needed so analyses that need no MCMC never pay PyMC's import time. Claim
+verdicts are judged from the records' ``claims.csv``, and the robustness checks
+(:mod:`metak.robustness`) run last.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from metak.fitting.deficiency import COMPLETE_CASE_SUFFIX, complete_case_spec
 from metak.fitting.exact_engine import fit_exact_analysis
 from metak.fitting.memory import check_memory
 from metak.fitting.method import choose_method
-from metak.fitting.parallel import default_jobs, refuse_in_bootstrap, run_mcmc_jobs
+from metak.fitting.parallel import default_jobs, run_mcmc_jobs
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.records import StudyRecords
 from metak.robustness.assess import assess_robustness
@@ -179,7 +179,6 @@ def run_analyses(
         An unknown analysis name or method, an analysis whose data or engine does not fit it, or
         draws needing more memory than is available — all before any fitting starts.
     """
-    refuse_in_bootstrap()
     say = progress or (lambda message: None)
     if not isinstance(settings, Settings):
         raise ConfigError(f"settings must be a metak.spec.Settings, got {settings!r}")

@@ -48,6 +48,9 @@ class McmcInfo:
     draws_per_chain: int
     attempts: int
     phase_seconds: dict[str, float] = field(default_factory=dict)  # compile, sampling, prior
+    # True when the compiled model of an earlier analysis of the same structure was given this
+    # analysis' data instead of compiling one (metak.fitting.mcmc.compiled)
+    model_reused: bool = False
 
 
 @dataclass(frozen=True)

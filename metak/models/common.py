@@ -10,7 +10,13 @@ import pytensor.tensor as pt
 
 from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms
 
-__all__ = ["ModelParts", "prior_variable", "within_sd", "pointwise_loglik"]
+__all__ = [
+    "ModelParts",
+    "prior_variable",
+    "prior_data",
+    "within_sd",
+    "pointwise_loglik",
+]
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,35 @@ class ModelParts:
     extra_priors: dict = field(default_factory=dict)  # prior texts beyond the spec's, by key
 
 
-def prior_variable(name: str, prior, dims=None, shape=None):
-    """A PyMC random variable with the distribution of a :class:`metak.priors.Prior`."""
+def _prior_data_name(name: str, parameter: str) -> str:
+    return f"prior_{name}_{parameter}"
+
+
+def prior_data(name: str, prior) -> dict[str, np.ndarray]:
+    """The values of the ``pm.Data`` holding the parameters of ``name``'s prior, by data name.
+
+    See :func:`prior_variable` with ``shared=True``.
+    """
+    return {
+        _prior_data_name(name, key): np.asarray(value, dtype=float)
+        for key, value in prior.kwargs.items()
+    }
+
+
+def prior_variable(name: str, prior, dims=None, shape=None, shared: bool = False):
+    """A PyMC random variable with the distribution of a :class:`metak.priors.Prior`.
+
+    With ``shared``, the prior's parameters are ``pm.Data`` (named by :func:`prior_data`) rather
+    than constants, so a compiled model can be given another analysis' priors (default priors
+    scale with each analysis' data).
+    """
     distribution = getattr(pm, prior.pymc_name)
     kwargs = dict(prior.kwargs)
+    if shared:
+        kwargs = {
+            key: pm.Data(data_name, value)
+            for key, (data_name, value) in zip(kwargs, prior_data(name, prior).items(), strict=True)
+        }
     if dims is not None:
         kwargs["dims"] = dims
     if shape is not None:
@@ -54,18 +85,24 @@ def pointwise_loglik(observed_rv, values, name: str = "log_likelihood_y"):
     return pm.Deterministic(name, pm.logp(observed_rv, values), dims="study")
 
 
-def within_sd(data, priors: dict):
+def within_sd(data, priors: dict, base=None, slope=None, r0=None, shared: bool = False):
     """Within-study SD of every row: sampling + conversion variance, and the pre-post
     correlation as a parameter where a change score was derived with an assumed one.
 
     For a mean difference of change scores the variance is exactly linear in the correlation
     (var = (sd_b^2 + sd_f^2 - 2 r sd_b sd_f) / n per arm), so ``vi(r) = vi(r0) + (r - r0) dvi/dr``
     is exact there and a first-order approximation for SMDs.
+
+    ``base`` (the variance at the assumed correlation), ``slope`` (dvi/dr) and ``r0`` replace
+    the data's own arrays when given (``pm.Data`` of a model compiled once for many analyses;
+    ``shared`` then makes the correlation's prior parameters data too).
     """
-    base = np.asarray(data.v + data.v_conversion, dtype=float)
+    if base is None:
+        base = np.asarray(data.v + data.v_conversion, dtype=float)
     if not data.has_uncertain_r:
-        return np.sqrt(base)
-    slope, r0 = prepost_r_terms(data)
-    r = prior_variable("r_prepost", priors["r"])
+        return pt.sqrt(base) if shared else np.sqrt(base)
+    if slope is None:
+        slope, r0 = prepost_r_terms(data)
+    r = prior_variable("r_prepost", priors["r"], shared=shared)
     variance = base + (r - r0) * slope
     return pt.sqrt(pt.maximum(variance, PREPOST_VARIANCE_FLOOR * base))

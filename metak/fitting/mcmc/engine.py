@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from metak.fitting.deficiency import (
 )
 from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms, within_variance
 from metak.fitting.exact_engine import few_studies_warning
+from metak.fitting.mcmc.compiled import PROCESS_MODELS, CompiledModels, ModelInUse, trim_padding
 from metak.fitting.mcmc.diagnostics import ESS_MIN, GateResult, check_gate
 from metak.fitting.mcmc.generated import with_theta, with_theta_new
 from metak.fitting.mcmc.progress import ChainReporter
@@ -40,16 +42,20 @@ from metak.fitting.phases import PhaseClock
 from metak.fitting.prior_choice import priors_in_force
 from metak.fitting.result import AnalysisResult, McmcInfo
 from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summarize_draws
-from metak.models import ModelParts, build_model
+from metak.models import ModelParts, SharedModel, build_model, shared_model
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = ["fit_mcmc_analysis", "ModelBuilder", "RETRY_TARGET_ACCEPT", "MAX_DRAW_FACTOR"]
 
-# ``builder(data, priors) -> (pm.Model, ModelParts)``: :func:`metak.models.build_model` by default;
-# the selection model (:mod:`metak.fitting.mcmc.selection`) passes its own.
+# ``builder(data, priors) -> (pm.Model, ModelParts)``: the selection model
+# (:mod:`metak.fitting.mcmc.selection`) passes its own; by default the analysis' model is compiled
+# once per structure (:mod:`metak.fitting.mcmc.compiled`), or built by
+# :func:`metak.models.build_model` when it cannot share a compilation.
 ModelBuilder = Callable[[AnalysisData, dict], tuple[Any, ModelParts]]
 
 RETRY_TARGET_ACCEPT = 0.995
+# Chains sampled at once when fitting in the main process (the reference machine's 2 cores).
+_MAIN_PROCESS_THREADS = 2
 # The retry after low ESS multiplies the draws by at most this (and at least 2).
 MAX_DRAW_FACTOR = 4
 
@@ -75,23 +81,26 @@ def _retry_settings(settings: Settings, gate: GateResult) -> tuple[float, int, i
 
 
 def _sample_until_gate_passes(
-    model,
-    parts: ModelParts,
+    use: ModelInUse,
     settings: Settings,
     seed: int,
     show_progress: bool,
     clock: PhaseClock,
     on_chains: Callable[[list], None] | None,
+    shared: SharedModel | None,
+    threads: int,
 ):
-    """``(tree, gate, messages, attempts)``: sample, gate, and retry once if the gate fails."""
+    """``(tree, gate, messages, attempts)``: sample, gate, and retry once if the gate fails.
+
+    The retry samples the same compiled model (compiled once, not per attempt).
+    """
     messages = []
+    parts = use.parts
     target_accept, tune, draws = settings.target_accept, settings.tune, settings.draws
-    with clock("compile"):
-        compiled = compile_model(model)  # once: the retry samples the same compiled model
     for attempt in range(2):
         with clock("sampling"):
             tree = sample_posterior(
-                compiled,
+                use.compiled,
                 draws=draws,
                 tune=tune,
                 chains=settings.chains,
@@ -99,15 +108,18 @@ def _sample_until_gate_passes(
                 target_accept=target_accept,
                 progressbar=show_progress,
                 on_chains=on_chains,
+                threads=threads,
             )
+        posterior = tree["posterior"].to_dataset()
+        if shared is not None:
+            posterior = trim_padding(posterior, shared)
         if parts.theta_new or parts.theta_conditional:
             rng = np.random.default_rng([seed, attempt, 1])
-            posterior = tree["posterior"].to_dataset()
             if parts.theta_conditional:
                 posterior = with_theta(posterior, rng)
             if parts.theta_new:
                 posterior = with_theta_new(posterior, rng)
-            tree["posterior"] = posterior
+        tree["posterior"] = posterior
         gate = check_gate(tree, parts.report_vars, divergences(tree))
         if gate.passed:
             if attempt:
@@ -122,6 +134,17 @@ def _sample_until_gate_passes(
             )
         messages.append(message)
     return tree, gate, messages, 2
+
+
+def _model_in_use(data, priors, builder, models: CompiledModels, clock: PhaseClock):
+    """``(context manager giving a ModelInUse, SharedModel or None)`` for this analysis."""
+    shared = shared_model(data, priors) if builder is None else None
+    if shared is not None:
+        return models.use(shared, clock), shared
+    model, parts = (builder or build_model)(data, priors)
+    with clock("compile"):
+        compiled = compile_model(model)  # once: the retry samples the same compiled model
+    return nullcontext(ModelInUse(model, parts, compiled, reused=False)), None
 
 
 def _study_table(data: AnalysisData, posterior: xr.Dataset, parts: ModelParts) -> pd.DataFrame:
@@ -183,7 +206,9 @@ def fit_mcmc_analysis(
     seed: int,
     progress: Callable[[str], None] | None = None,
     in_worker: bool = False,
-    builder: ModelBuilder = build_model,
+    builder: ModelBuilder | None = None,
+    prior_draws: bool = True,
+    models: CompiledModels | None = None,
 ) -> AnalysisResult:
     """Sample the posterior of one analysis, gate it, and summarise it.
 
@@ -198,10 +223,17 @@ def fit_mcmc_analysis(
     progress : callable, optional
         Receives one-line progress messages, including the chains' progress now and then.
     in_worker : bool
-        Fitting in a worker process (never draw nutpie's terminal bar there).
+        Fitting in a worker process: never draw nutpie's terminal bar there, and sample the
+        chains one after the other (one thread per worker process).
     builder : callable, optional
-        Builds the PyMC model from the data and the priors in force (:data:`ModelBuilder`);
-        :func:`metak.models.build_model` unless another model of the same data is wanted.
+        Builds the PyMC model from the data and the priors in force (:data:`ModelBuilder`), when
+        another model of the same data is wanted. By default the analysis' own model, compiled
+        once per model structure in this process (``models``) and given this analysis' data.
+    prior_draws : bool
+        Draw from the prior for the ``prior`` group (False leaves the group empty: a batch that
+        keeps no posterior files needs none).
+    models : CompiledModels, optional
+        The compiled models to reuse (default: this process's, ``PROCESS_MODELS``).
 
     Returns
     -------
@@ -209,7 +241,8 @@ def fit_mcmc_analysis(
     """
     say = progress or (lambda message: None)
     priors, uisd_note = priors_in_force(spec, data)
-    model, parts = builder(data, priors)
+    clock = PhaseClock()
+    context, shared = _model_in_use(data, priors, builder, models or PROCESS_MODELS, clock)
     say(
         f"    {spec.name}: compiling, then {settings.chains} chains x {settings.tune} warm-up + "
         f"{settings.draws} draws (nutpie)"
@@ -220,23 +253,33 @@ def fit_mcmc_analysis(
     on_chains = (
         ChainReporter(spec.name, say) if progress is not None and not show_progress else None
     )
-    clock = PhaseClock()
-    tree, gate, messages, attempts = _sample_until_gate_passes(
-        model, parts, settings, seed, show_progress, clock, on_chains
-    )
-    converged = gate.passed
-    full_posterior = tree["posterior"].to_dataset()
-    with clock("prior"):
-        prior = sample_prior(
-            model,
-            draws=settings.draws * settings.chains,
-            seed=seed + 7,
-            var_names=[v for v in parts.report_vars if v in model],
+    with context as use:
+        parts, model = use.parts, use.model
+        # A worker process is one of as many as there are cores: its chains take turns on one
+        # thread (two threads per worker would oversubscribe the cores). Fitting here, the chains
+        # run side by side on two.
+        threads = 1 if in_worker else _MAIN_PROCESS_THREADS
+        tree, gate, messages, attempts = _sample_until_gate_passes(
+            use, settings, seed, show_progress, clock, on_chains, shared, threads
         )
-        if parts.theta_new:
-            prior = with_theta_new(prior, np.random.default_rng([seed, 7]))
+        converged = gate.passed
+        full_posterior = tree["posterior"].to_dataset()
+        keep = [name for name in parts.report_vars if name in full_posterior]
+        prior = xr.Dataset()
+        if prior_draws:
+            with clock("prior"):
+                prior = sample_prior(
+                    model,
+                    draws=settings.draws * settings.chains,
+                    seed=seed + 7,
+                    var_names=[v for v in parts.report_vars if v in model],
+                )
+                if parts.theta_new:
+                    prior = with_theta_new(prior, np.random.default_rng([seed, 7]))
+            if shared is not None:
+                prior = trim_padding(prior, shared)
+        log_lik = log_likelihood(tree, parts.loglik, parts.observed)
     summary = _summary(spec, data, full_posterior, converged)
-    keep = [name for name in parts.report_vars if name in full_posterior]
     datatree = build_datatree(
         data,
         method="mcmc",
@@ -244,7 +287,7 @@ def fit_mcmc_analysis(
         summary=summary,
         posterior=full_posterior[keep],
         prior=prior[[name for name in keep if name in prior]],
-        log_likelihood=log_likelihood(tree, parts.loglik, parts.observed),
+        log_likelihood=log_lik,
         posterior_predictive=(
             _posterior_predictive(data, full_posterior, seed + 11) if parts.replicates else None
         ),
@@ -267,6 +310,7 @@ def fit_mcmc_analysis(
         draws_per_chain=int(full_posterior.sizes["draw"]),
         attempts=attempts,
         phase_seconds=dict(clock.seconds),
+        model_reused=use.reused,
     )
     return AnalysisResult(
         spec=spec,

@@ -7,6 +7,7 @@ needs: a retry reuses the compiled model instead of compiling it again, as ``pm.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -34,11 +35,13 @@ def sample_posterior(
     target_accept: float,
     progressbar: bool = False,
     on_chains: Callable[[list], None] | None = None,
+    threads: int = 2,
 ) -> xr.DataTree:
     """Posterior draws as an ``xarray.DataTree`` with ``posterior`` and ``sample_stats``.
 
     ``progressbar`` shows nutpie's own bar; ``on_chains`` is called periodically with every
-    chain's progress (nutpie's ``progress_callback``).
+    chain's progress (nutpie's ``progress_callback``). ``threads`` chains run at once (each
+    chain has its own seed, so the draws do not depend on it).
     """
     import nutpie
 
@@ -47,7 +50,7 @@ def sample_posterior(
         draws=draws,
         tune=tune,
         chains=chains,
-        cores=min(chains, 2),
+        cores=max(1, min(chains, threads)),
         seed=int(seed),
         save_warmup=False,
         progress_bar=progressbar,
@@ -80,7 +83,10 @@ def _quiet_logger(name: str) -> Iterator[None]:
 def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names) -> xr.Dataset:
     """Prior draws of the reported variables, as a Dataset with dims (chain=1, draw)."""
     # PyMC logs "Sampling: [...]" at INFO for every prior draw; metak prints its own progress.
-    with model, _quiet_logger("pymc.sampling.forward"):
+    with model, _quiet_logger("pymc.sampling.forward"), warnings.catch_warnings():
+        # The likelihood is a Potential (padded rows weigh 0): prior draws must ignore it, which
+        # is exactly what PyMC warns that it does.
+        warnings.filterwarnings("ignore", message="The effect of Potentials", category=UserWarning)
         # Python mode, not numba: compiling the forward sampler costs 4-14 s per model with an
         # empty cache and saves only ~0.5 s of drawing once cached (measured on the 2-core
         # reference machine); the prior group is for plots, a few thousand draws.

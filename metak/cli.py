@@ -29,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _setting(name: str, limits: tuple[int, int] | None = None):
-    """argparse type for a whole-number setting: ASCII digits only, within its range."""
+    """An argparse type for a whole-number setting: ASCII digits only, within its range."""
     low, high = limits or SETTINGS_LIMITS[name]
 
     def parse(text: str) -> int:

@@ -1,5 +1,7 @@
-"""Read the analysis file (TOML) into :class:`~metak.spec.AnalysisSpec` objects, settings and
-the questions the report answers first (:class:`~metak.spec.QuestionSpec`).
+"""Read the analysis file (TOML) into analyses, settings and questions.
+
+The analyses are :class:`~metak.spec.AnalysisSpec` objects, the questions the report answers
+first :class:`~metak.spec.QuestionSpec` ones.
 
 This module only maps TOML tables onto the spec constructors: which keys exist is taken from the
 dataclasses themselves, and every value is checked by the constructors (:mod:`metak.spec`), so
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -47,9 +50,12 @@ _TOP_LEVEL_KEYS = ("analysis", "settings", "question")
 
 @dataclass(frozen=True)
 class AnalysisFile:
-    """What an analysis file holds: the analyses (file order), the run settings, the questions
-    the report answers first (``[[question]]``, checked against the analyses) and the file it
-    came from (None for the default analyses)."""
+    """What an analysis file holds.
+
+    The analyses (file order), the run settings, the questions the report answers first
+    (``[[question]]``, checked against the analyses) and the file it came from (None for the
+    default analyses).
+    """
 
     analyses: tuple[AnalysisSpec, ...]
     settings: Settings
@@ -222,7 +228,7 @@ def default_name(outcome: str) -> str:
     return safe_name(name)
 
 
-def default_specs(outcomes) -> list[AnalysisSpec]:
+def default_specs(outcomes: Iterable[str]) -> list[AnalysisSpec]:
     """One random-effects analysis per outcome: used when a directory has no analysis file."""
     return [
         AnalysisSpec(name=default_name(outcome), model="random_effects", outcome=outcome)
@@ -230,7 +236,9 @@ def default_specs(outcomes) -> list[AnalysisSpec]:
     ]
 
 
-def resolve_analyses(studies_dir: Path, config_path: Path | None, outcomes) -> AnalysisFile:
+def resolve_analyses(
+    studies_dir: Path, config_path: Path | None, outcomes: Iterable[str]
+) -> AnalysisFile:
     """The analyses to run: ``config_path``, else ``<studies>/analyses.toml``, else RE per outcome.
 
     Returns

@@ -96,9 +96,11 @@ def bundled_studies_dir() -> Path:
 
 
 def is_bundled(directory: Path) -> bool:
-    """True when ``directory`` is (a link to) the bundled ``studies/``, which is always checked
-    with strict provenance. A link loop is simply not the bundled directory (``realpath`` does
-    not raise on loops; ``load_records`` reports them)."""
+    """True when ``directory`` is (a link to) the bundled ``studies/``.
+
+    The bundled records are always checked with strict provenance. A link loop is simply not the
+    bundled directory (``realpath`` does not raise on loops; ``load_records`` reports them).
+    """
     return os.path.realpath(directory) == os.path.realpath(bundled_studies_dir())
 
 
@@ -1080,7 +1082,7 @@ def _check_companions(directory: Path, report: _Report) -> None:
                 report.add(problem.file, problem.message, fix=problem.fix)
 
 
-def load_records(directory, provenance: str = "auto") -> StudyRecords:
+def load_records(directory: str | Path, provenance: str = "auto") -> StudyRecords:
     """Read and validate a study-records directory (README.md, "Study records: the CSV schema").
 
     Parameters

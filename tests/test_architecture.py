@@ -174,3 +174,57 @@ def test_ruff_is_clean(command):
         [_ruff(), *command], cwd=REPO, capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _untyped_public(tree: ast.Module) -> Iterator[str]:
+    """``name: missing annotations`` of every public function and public method of a module.
+
+    Public: not starting with ``_`` (``__init__`` included, whose return needs no annotation),
+    at module level or in a public class. ``self`` and ``cls`` need no annotation.
+    """
+
+    def missing(node: ast.FunctionDef | ast.AsyncFunctionDef, owner: str) -> Iterator[str]:
+        if node.name.startswith("_") and node.name != "__init__":
+            return
+        args = node.args
+        every = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+        names = [a.arg for a in every if a is not None and a.annotation is None]
+        names = [name for name in names if name not in ("self", "cls")]
+        if node.returns is None and node.name != "__init__":
+            names.append("return")
+        if names:
+            yield f"{owner}{node.name}: {', '.join(names)}"
+
+    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in tree.body:
+        if isinstance(node, functions):
+            yield from missing(node, "")
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for member in node.body:
+                if isinstance(member, functions):
+                    yield from missing(member, f"{node.name}.")
+
+
+def test_untyped_public_finder_finds_planted_gaps():
+    tree = ast.parse(
+        "def f(a, b: int) -> int: ...\n"
+        "def g(x: int): ...\n"
+        "def _private(a): ...\n"
+        "class C:\n"
+        "    def __init__(self, v): ...\n"
+        "    def m(self, w: int) -> None: ...\n"
+        "class _Hidden:\n"
+        "    def m(self, w): ...\n"
+    )
+    assert list(_untyped_public(tree)) == ["f: a", "g: return", "C.__init__: v"]
+
+
+def test_public_functions_are_typed():
+    """Every public function and method of the package annotates its parameters and return
+    (their numpydoc docstrings are ruff's ``D`` rules, run by ``test_ruff_is_clean``)."""
+    gaps = [
+        f"{path.relative_to(REPO)}: {gap}"
+        for path in _modules().values()
+        for gap in _untyped_public(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not gaps, "\n".join(gaps)

@@ -187,8 +187,11 @@ def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, out: _Chun
 
 
 def _robustness(task: ChunkTask, review: _Review, results: dict, out: _ChunkOutput) -> dict:
-    """The robustness checks of a review's analyses (as ``fit`` runs them); their tables are
-    added to the chunk's, with the review's id. Returns the analyses with the derived ones."""
+    """Run the robustness checks of a review's analyses as ``fit`` runs them.
+
+    Their tables are added to the chunk's, with the review's id. Returns the analyses with the
+    derived ones.
+    """
     start = time.perf_counter()
     try:
         checked = assess_robustness(results, None, task.settings)

@@ -9,6 +9,7 @@ Comparisons"), so results match metafor to rounding (tests compare against metaf
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
 from metak.effects.arithmetic import squared
@@ -20,7 +21,9 @@ def _floats(*values):
     return [np.asarray(value, dtype=float) for value in values]
 
 
-def mean_difference(m1, sd1, n1, m2, sd2, n2):
+def mean_difference(
+    m1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, m2: ArrayLike, sd2: ArrayLike, n2: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw mean difference (metafor ``measure="MD"``).
 
     Parameters
@@ -43,7 +46,7 @@ def mean_difference(m1, sd1, n1, m2, sd2, n2):
     return m1 - m2, sd1**2 / n1 + sd2**2 / n2
 
 
-def hedges_correction(m):
+def hedges_correction(m: ArrayLike) -> np.ndarray:
     """Exact small-sample bias correction of Cohen's d (Hedges 1981, J Educ Stat 6:107, eq. 6e).
 
     ``c(m) = exp(lgamma(m/2) - log(sqrt(m/2)) - lgamma((m-1)/2))`` with ``m = n1 + n2 - 2``
@@ -56,7 +59,9 @@ def hedges_correction(m):
         return np.exp(gammaln(safe / 2) - 0.5 * np.log(safe / 2) - gammaln((safe - 1) / 2))
 
 
-def hedges_g(m1, sd1, n1, m2, sd2, n2):
+def hedges_g(
+    m1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, m2: ArrayLike, sd2: ArrayLike, n2: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Bias-corrected standardised mean difference, Hedges' g (metafor ``measure="SMD"``).
 
     ``d = (m1 - m2) / s_pooled`` with ``s_pooled**2 = ((n1-1) sd1**2 + (n2-1) sd2**2) / (n1+n2-2)``,
@@ -82,7 +87,9 @@ def hedges_g(m1, sd1, n1, m2, sd2, n2):
     return yi, vi
 
 
-def log_ratio_of_means(m1, sd1, n1, m2, sd2, n2):
+def log_ratio_of_means(
+    m1: ArrayLike, sd1: ArrayLike, n1: ArrayLike, m2: ArrayLike, sd2: ArrayLike, n2: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Log ratio of means, ``log(m1 / m2)`` (metafor ``measure="ROM"``).
 
     Variance by the delta method (Hedges, Gurevitch & Curtis 1999, Ecology 80:1150, eq. 1):

@@ -15,11 +15,18 @@ which lets a model treat r as an uncertain parameter without recomputing the eff
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["arm_change_dvar_dr", "change_from_baseline", "md_change_dvi_dr"]
 
 
-def change_from_baseline(mean_baseline, sd_baseline, mean_followup, sd_followup, r):
+def change_from_baseline(
+    mean_baseline: ArrayLike,
+    sd_baseline: ArrayLike,
+    mean_followup: ArrayLike,
+    sd_followup: ArrayLike,
+    r: ArrayLike,
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and SD of the change (follow-up − baseline) of one arm (Cochrane Handbook 6.5.2.8).
 
     Parameters
@@ -41,13 +48,20 @@ def change_from_baseline(mean_baseline, sd_baseline, mean_followup, sd_followup,
     return mf - mb, np.sqrt(variance)
 
 
-def arm_change_dvar_dr(sd_baseline, sd_followup, n):
+def arm_change_dvar_dr(sd_baseline: ArrayLike, sd_followup: ArrayLike, n: ArrayLike) -> np.ndarray:
     """Slope in r of one arm's variance of the mean change: ``-2 sd_baseline sd_followup / n``."""
     sb, sf, n = (np.asarray(x, dtype=float) for x in (sd_baseline, sd_followup, n))
     return -2 * sb * sf / n
 
 
-def md_change_dvi_dr(sd_baseline1, sd_followup1, n1, sd_baseline2, sd_followup2, n2):
+def md_change_dvi_dr(
+    sd_baseline1: ArrayLike,
+    sd_followup1: ArrayLike,
+    n1: ArrayLike,
+    sd_baseline2: ArrayLike,
+    sd_followup2: ArrayLike,
+    n2: ArrayLike,
+) -> np.ndarray:
     """d(vi)/dr of the mean difference of two arms' change scores derived with the same r.
 
     ``vi(r) = sd_change1(r)**2 / n1 + sd_change2(r)**2 / n2`` is linear in r, so this constant

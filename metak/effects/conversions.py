@@ -9,6 +9,7 @@ where an input cannot give an answer (e.g. a p-value of 1, a zero estimate).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 __all__ = [
@@ -38,7 +39,7 @@ def _critical(level, df=None, *, alpha=None):
     return np.where(usable, t, z)
 
 
-def sd_from_se(se, n):
+def sd_from_se(se: ArrayLike, n: ArrayLike) -> np.ndarray:
     """SD of one group from the standard error of its mean: ``sd = se * sqrt(n)``.
 
     Cochrane Handbook 6.5.2.2. ``se`` and ``sem`` are the same quantity.
@@ -47,7 +48,9 @@ def sd_from_se(se, n):
     return se * np.sqrt(n)
 
 
-def sd_from_ci_mean(ci_low, ci_high, n, level=0.95):
+def sd_from_ci_mean(
+    ci_low: ArrayLike, ci_high: ArrayLike, n: ArrayLike, level: float = 0.95
+) -> np.ndarray:
     """SD of one group from a confidence interval of its mean.
 
     ``sd = sqrt(n) * (ci_high - ci_low) / (2 t)``, with ``t`` the two-sided ``level`` quantile of
@@ -58,7 +61,9 @@ def sd_from_ci_mean(ci_low, ci_high, n, level=0.95):
     return np.sqrt(n) * (ci_high - ci_low) / (2 * _critical(level, n - 1))
 
 
-def se_from_ci(ci_low, ci_high, level=0.95, df=None):
+def se_from_ci(
+    ci_low: ArrayLike, ci_high: ArrayLike, level: float = 0.95, df: ArrayLike | None = None
+) -> np.ndarray:
     """Standard error of a difference (MD, SMD, log ratio, ...) from its confidence interval.
 
     ``se = (ci_high - ci_low) / (2 q)`` where ``q`` is the two-sided ``level`` quantile of the
@@ -79,7 +84,9 @@ def se_from_ci(ci_low, ci_high, level=0.95, df=None):
     return (ci_high - ci_low) / (2 * _critical(level, df))
 
 
-def se_from_ci_ratio(ci_low, ci_high, level=0.95, df=None):
+def se_from_ci_ratio(
+    ci_low: ArrayLike, ci_high: ArrayLike, level: float = 0.95, df: ArrayLike | None = None
+) -> np.ndarray:
     """Standard error of a log ratio (log RR/OR/HR/RM) from the CI of the ratio.
 
     ``se = (log(ci_high) - log(ci_low)) / (2 q)`` (Cochrane Handbook 6.3.2: ratio intervals
@@ -92,7 +99,7 @@ def se_from_ci_ratio(ci_low, ci_high, level=0.95, df=None):
     return se_from_ci(low, high, level, df)
 
 
-def se_from_p(estimate, p_value, df=None):
+def se_from_p(estimate: ArrayLike, p_value: ArrayLike, df: ArrayLike | None = None) -> np.ndarray:
     """Standard error from an estimate and its exact two-sided p-value.
 
     ``se = |estimate| / q`` where ``q`` is the ``1 - p/2`` quantile of the normal distribution,
@@ -108,7 +115,9 @@ def se_from_p(estimate, p_value, df=None):
     return np.where(informative, se, np.nan)
 
 
-def log_ratio_with_ci(ratio, ci_low=np.nan, ci_high=np.nan):
+def log_ratio_with_ci(
+    ratio: ArrayLike, ci_low: ArrayLike = np.nan, ci_high: ArrayLike = np.nan
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A ratio (RR, OR, HR, RM) on the natural scale and its CI moved to the log scale.
 
     Returns ``(log(ratio), log(ci_low), log(ci_high))``; non-positive values give NaN.

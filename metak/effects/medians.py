@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import special
 
 from metak.effects.arithmetic import squared
@@ -143,7 +144,7 @@ def _per_unique(function, n):
     return np.array([known[v] for v in values.tolist()], dtype=float)[inverse].reshape(n.shape)
 
 
-def expected_normal_range(n):
+def expected_normal_range(n: ArrayLike) -> np.ndarray:
     """Wan 2014's ``xi(n)``: expected range of n standard normal draws.
 
     Exact (quadrature, reproducing Wan 2014 Table 1) for ``n <= 50``; above that the paper's
@@ -159,7 +160,7 @@ def _expected_range(n):
     return np.where(n <= _RANGE_TABLE_MAX_N, exact, approx)
 
 
-def expected_normal_iqr(n):
+def expected_normal_iqr(n: ArrayLike) -> np.ndarray:
     """Wan 2014's ``eta(n)``: expected interquartile range of n standard normal draws.
 
     For ``n = 4Q + 1`` the sample quartiles are the order statistics ``Q + 1`` and ``3Q + 1``;
@@ -221,7 +222,9 @@ def _broadcast(*values):
     return np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in values))
 
 
-def from_median_range(n, median, minimum, maximum):
+def from_median_range(
+    n: ArrayLike, median: ArrayLike, minimum: ArrayLike, maximum: ArrayLike
+) -> MedianConversion:
     """Scenario S1: mean (Luo 2018 eq. 7) and SD (Wan 2014 eq. 7 / Table 1) from median and range.
 
     ``mean = w (a + b)/2 + (1 - w) m`` with ``w = 4 / (4 + n**0.75)``; ``sd = (b - a) / xi(n)``.
@@ -236,7 +239,9 @@ def from_median_range(n, median, minimum, maximum):
     return MedianConversion(mean, sd, extra, METHODS["S1"], "S1")
 
 
-def from_median_iqr(n, median, q1, q3):
+def from_median_iqr(
+    n: ArrayLike, median: ArrayLike, q1: ArrayLike, q3: ArrayLike
+) -> MedianConversion:
     """Scenario S2: mean (Luo 2018 eq. 11) and SD (Wan 2014 eq. 16 / Table 2) from median and IQR.
 
     ``mean = w (q1 + q3)/2 + (1 - w) m`` with ``w = 0.7 + 0.39 / n``; ``sd = (q3 - q1) / eta(n)``.
@@ -251,7 +256,14 @@ def from_median_iqr(n, median, q1, q3):
     return MedianConversion(mean, sd, extra, METHODS["S2"], "S2")
 
 
-def from_five_numbers(n, median, q1, q3, minimum, maximum):
+def from_five_numbers(
+    n: ArrayLike,
+    median: ArrayLike,
+    q1: ArrayLike,
+    q3: ArrayLike,
+    minimum: ArrayLike,
+    maximum: ArrayLike,
+) -> MedianConversion:
     """Scenario S3: mean (Luo 2018 eq. 15) and SD (Shi 2020 eq. 11) from all five numbers.
 
     ``mean = w1 (a + b)/2 + w2 (q1 + q3)/2 + (1 - w1 - w2) m`` with ``w1 = 2.2 / (2.2 + n**0.75)``
@@ -271,7 +283,14 @@ def from_five_numbers(n, median, q1, q3, minimum, maximum):
     return MedianConversion(mean, sd, extra, METHODS["S3"], "S3")
 
 
-def mean_sd_from_median(n, median, q1=np.nan, q3=np.nan, minimum=np.nan, maximum=np.nan):
+def mean_sd_from_median(
+    n: float,
+    median: float,
+    q1: float = np.nan,
+    q3: float = np.nan,
+    minimum: float = np.nan,
+    maximum: float = np.nan,
+) -> MedianConversion | None:
     """Pick the scenario from what is given (scalars) and convert.
 
     Uses S3 when quartiles and range are both given, S2 with quartiles only, S1 with the range

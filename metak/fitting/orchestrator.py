@@ -71,8 +71,10 @@ def _expand(specs: list[AnalysisSpec], method: str | None) -> list[AnalysisSpec]
 
 
 def _prepare(records, effects, specs) -> tuple[list, dict[str, str]]:
-    """``[(position, spec, data, method)]`` for every analysis that can run, and the skipped
-    complete-case twins with the reason."""
+    """``[(position, spec, data, method)]`` of every analysis that can run, and the skipped.
+
+    The skipped are complete-case twins, with the reason.
+    """
     prepared, skipped = [], {}
     for position, spec in enumerate(specs):
         try:

@@ -19,9 +19,15 @@ from __future__ import annotations
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from metak.fitting.cluster import Cluster, default_workers
+
+if TYPE_CHECKING:
+    from metak.fitting.result import AnalysisResult
+    from metak.spec import Settings
 
 __all__ = ["default_jobs", "run_mcmc_jobs", "print_progress"]
 
@@ -55,7 +61,13 @@ def _timed_fit(spec, data, settings, seed, progress=None, in_worker=False):
     return replace(result, seconds=time.perf_counter() - start)
 
 
-def run_mcmc_jobs(jobs: list, settings, workers: int, on_done=None, progress=None) -> dict:
+def run_mcmc_jobs(
+    jobs: list,
+    settings: Settings,
+    workers: int,
+    on_done: Callable[[object, AnalysisResult], None] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
     """Fit ``jobs`` — ``(key, spec, data, seed)`` tuples — and return ``{key: AnalysisResult}``.
 
     ``workers`` <= 1 fits them one after the other in this process, ``progress`` receiving the

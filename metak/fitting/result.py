@@ -119,8 +119,9 @@ class AnalysisResult:
 
 @dataclass(frozen=True)
 class FitResult:
-    """All analyses of one run (in file order), the inputs they used, the claim verdicts and the
-    questions the report answers first (those of fitted analyses).
+    """All analyses of one run (in file order) with their inputs, claims and questions.
+
+    The claim verdicts, and the questions the report answers first (those of fitted analyses).
 
     ``robustness`` holds the tables of the robustness checks (:mod:`metak.robustness`), None
     when none ran.

@@ -11,24 +11,33 @@ stable posterior names of :mod:`metak.fitting.parameters` (``mu``, ``beta``, ``t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from metak.models.common import ModelParts
 from metak.models.joint import build_joint_model
 from metak.models.univariate import SharedModel, build_univariate_model, shared_univariate_model
 
+if TYPE_CHECKING:
+    import pymc as pm
+
+    from metak.fitting.data import AnalysisData
+
 __all__ = ["build_model", "shared_model", "ModelParts", "SharedModel"]
 
 
-def build_model(data, priors: dict):
+def build_model(data: AnalysisData, priors: dict) -> tuple[pm.Model, ModelParts]:
     """``(pm.Model, ModelParts)`` for ``data.spec.model`` with the priors in force."""
     if data.spec.model == "joint":
         return build_joint_model(data, priors)
     return build_univariate_model(data, priors)
 
 
-def shared_model(data, priors: dict) -> SharedModel | None:
-    """The analysis' model as a structure plus data (:class:`SharedModel`), so that one
-    compilation serves every analysis of the same structure; None for models whose compiled
-    form depends on the data itself (joint models, imputed moderators)."""
+def shared_model(data: AnalysisData, priors: dict) -> SharedModel | None:
+    """The analysis' model as a structure plus data (:class:`SharedModel`), or None.
+
+    One compilation then serves every analysis of the same structure; None for models whose
+    compiled form depends on the data itself (joint models, imputed moderators).
+    """
     if data.spec.model == "joint":
         return None
     return shared_univariate_model(data, priors)

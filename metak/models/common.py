@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from numpy.typing import ArrayLike
 
 from metak.fitting.design import PREPOST_VARIANCE_FLOOR, prepost_r_terms
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
+    from metak.priors import Prior
 
 __all__ = [
     "ModelParts",
@@ -44,7 +50,7 @@ def _prior_data_name(name: str, parameter: str) -> str:
     return f"prior_{name}_{parameter}"
 
 
-def prior_data(name: str, prior) -> dict[str, np.ndarray]:
+def prior_data(name: str, prior: Prior) -> dict[str, np.ndarray]:
     """The values of the ``pm.Data`` holding the parameters of ``name``'s prior, by data name.
 
     See :func:`prior_variable` with ``shared=True``.
@@ -55,7 +61,13 @@ def prior_data(name: str, prior) -> dict[str, np.ndarray]:
     }
 
 
-def prior_variable(name: str, prior, dims=None, shape=None, shared: bool = False):
+def prior_variable(
+    name: str,
+    prior: Prior,
+    dims: str | tuple[str, ...] | None = None,
+    shape: int | tuple[int, ...] | None = None,
+    shared: bool = False,
+) -> pt.TensorVariable:
     """A PyMC random variable with the distribution of a :class:`metak.priors.Prior`.
 
     With ``shared``, the prior's parameters are ``pm.Data`` (named by :func:`prior_data`) rather
@@ -76,7 +88,9 @@ def prior_variable(name: str, prior, dims=None, shape=None, shared: bool = False
     return distribution(name, **kwargs)
 
 
-def pointwise_loglik(observed_rv, values, name: str = "log_likelihood_y"):
+def pointwise_loglik(
+    observed_rv: pt.TensorVariable, values: ArrayLike, name: str = "log_likelihood_y"
+) -> pt.TensorVariable:
     """``log p(y_i | parameters)`` of every effect size, as a Deterministic over ``study``.
 
     Pointwise (not summed) so leave-one-study-out comparisons (PSIS-LOO) can use it; for the
@@ -85,9 +99,17 @@ def pointwise_loglik(observed_rv, values, name: str = "log_likelihood_y"):
     return pm.Deterministic(name, pm.logp(observed_rv, values), dims="study")
 
 
-def within_sd(data, priors: dict, base=None, slope=None, r0=None, shared: bool = False):
-    """Within-study SD of every row: sampling + conversion variance, and the pre-post
-    correlation as a parameter where a change score was derived with an assumed one.
+def within_sd(
+    data: AnalysisData,
+    priors: dict,
+    base: ArrayLike | None = None,
+    slope: ArrayLike | None = None,
+    r0: ArrayLike | None = None,
+    shared: bool = False,
+) -> pt.TensorVariable:
+    """Within-study SD of every row: sampling + conversion variance, and the pre-post r.
+
+    The pre-post correlation is a parameter where a change score was derived with an assumed one.
 
     For a mean difference of change scores the variance is exactly linear in the correlation
     (var = (sd_b^2 + sd_f^2 - 2 r sd_b sd_f) / n per arm), so ``vi(r) = vi(r0) + (r - r0) dvi/dr``

@@ -17,6 +17,8 @@ posterior uncertainty into the slope: no study is dropped and none is given a ma
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -24,6 +26,9 @@ import pytensor.tensor as pt
 from metak.fitting.deficiency import DEFICIENCY_MODERATOR
 from metak.models.common import prior_variable
 from metak.priors import Prior
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
 
 __all__ = ["impute_moderator", "DEFAULT_MODERATOR_SD_PRIOR"]
 
@@ -35,7 +40,7 @@ __all__ = ["impute_moderator", "DEFAULT_MODERATOR_SD_PRIOR"]
 DEFAULT_MODERATOR_SD_PRIOR = Prior("lognormal", (-1.2, 0.3))
 
 
-def impute_moderator(data, priors: dict):
+def impute_moderator(data: AnalysisData, priors: dict) -> pt.TensorVariable:
     """Design-matrix tensor with missing deficiency values replaced by model variables.
 
     Reads the analysis' :class:`~metak.fitting.deficiency.DeficiencyInputs` (population classes,

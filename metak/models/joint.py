@@ -17,12 +17,17 @@ biomarker effect implied by that covariance, on the original scales:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
 from metak.models.common import ModelParts, pointwise_loglik, prior_variable, within_sd
 from metak.priors import unit_information_sd
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
 
 __all__ = ["build_joint_model", "outcome_scales", "lkj_cholesky", "LKJ_ETA"]
 
@@ -32,7 +37,7 @@ __all__ = ["build_joint_model", "outcome_scales", "lkj_cholesky", "LKJ_ETA"]
 LKJ_ETA = 2.0
 
 
-def outcome_scales(data) -> dict:
+def outcome_scales(data: AnalysisData) -> dict:
     """Unit information SD of each outcome of a joint analysis."""
     scales = {}
     effects = data.effects
@@ -50,9 +55,10 @@ def outcome_scales(data) -> dict:
     return scales
 
 
-def lkj_cholesky(name: str, n: int, eta: float):
-    """Cholesky factor L of a correlation matrix R = L L' with an LKJ(eta) prior, built from
-    canonical partial correlations (the C-vine of Lewandowski, Kurowicka & Joe 2009).
+def lkj_cholesky(name: str, n: int, eta: float) -> pt.TensorVariable:
+    """Cholesky factor L of a correlation matrix R = L L' with an LKJ(eta) prior.
+
+    Built from canonical partial correlations (the C-vine of Lewandowski, Kurowicka & Joe 2009).
 
     The partial correlation of outcomes i and j given outcomes 0..k-1 (k = level, 0 <= k < i < j)
     is Beta(b_k, b_k) on (-1, 1) with b_k = eta + (n - 2 - k) / 2, independently: exactly the
@@ -82,7 +88,8 @@ def lkj_cholesky(name: str, n: int, eta: float):
     return pt.stack(rows)
 
 
-def build_joint_model(data, priors: dict):
+def build_joint_model(data: AnalysisData, priors: dict) -> tuple[pm.Model, ModelParts]:
+    """``(pm.Model, ModelParts)`` of a joint analysis of several outcomes (module docstring)."""
     spec = data.spec
     outcomes = [o for o in spec.outcomes if o in set(data.outcome)]
     if len(outcomes) < 2:

@@ -105,8 +105,9 @@ def interval_index(p: np.ndarray, cutpoints: tuple[float, ...]) -> np.ndarray:
 
 
 def interval_labels(cutpoints: tuple[float, ...]) -> list[str]:
-    """Labels ``"low-high"`` of the p-value intervals ``(low, high]``, e.g. ``["0-0.025",
-    "0.025-0.05", "0.05-1"]``.
+    """Labels ``"low-high"`` of the p-value intervals ``(low, high]``.
+
+    For example ``["0-0.025", "0.025-0.05", "0.05-1"]``.
 
     Letters, digits, ``.`` and ``-`` only, so that summary parameters ``omega[0.05-1]`` can be
     named in a claim statement (:mod:`metak.claims`).

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pymc as pm
@@ -42,6 +43,9 @@ import pytensor.tensor as pt
 from metak.fitting.design import coefficient_names, prepost_r_terms, within_variance
 from metak.models.common import ModelParts, prior_data, prior_variable, within_sd
 from metak.models.imputation import impute_moderator
+
+if TYPE_CHECKING:
+    from metak.fitting.data import AnalysisData
 
 __all__ = [
     "build_univariate_model",
@@ -244,7 +248,9 @@ def _model(data, priors: dict, padded: int, shared: bool):
     )
 
 
-def build_univariate_model(data, priors: dict, padded: int | None = None):
+def build_univariate_model(
+    data: AnalysisData, priors: dict, padded: int | None = None
+) -> tuple[pm.Model, ModelParts]:
     """``(pm.Model, ModelParts)`` of a random-effects, robust or meta-regression analysis.
 
     Parameters
@@ -266,7 +272,7 @@ def build_univariate_model(data, priors: dict, padded: int | None = None):
     return _model(data, priors, padded, shared=True)
 
 
-def shared_univariate_model(data, priors: dict) -> SharedModel | None:
+def shared_univariate_model(data: AnalysisData, priors: dict) -> SharedModel | None:
     """The analysis' model as a :class:`SharedModel`, or None when it cannot share a compilation.
 
     None for an imputed moderator: the sub-model's shape depends on which values are missing.

@@ -54,7 +54,8 @@ def _clean(obj):
     return obj
 
 
-def write_json(obj, path: Path) -> None:
+def write_json(obj: object, path: Path) -> None:
+    """Write ``obj`` as indented JSON, atomically (numpy values as plain numbers, NaN as null)."""
     text = json.dumps(_clean(obj), indent=2, default=_json_default, sort_keys=False) + "\n"
     write_text_atomic(path, text)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["esc", "table", "section", "figure", "note", "page"]
 
 
-def esc(value) -> str:
+def esc(value: object) -> str:
     """HTML-escape any value as text (quotes too, so it is safe inside attributes)."""
     return html.escape("" if value is None else str(value), quote=True)
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from metak.errors import ResultsError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = [
     "ResultsError",
@@ -407,7 +410,7 @@ def load_inputs(directory: Path) -> ReportInputs:
     return ReportInputs(directory, summary, studies, claims, analyses, questions)
 
 
-def open_posterior(path: Path, analysis: str | None = None):
+def open_posterior(path: Path, analysis: str | None = None) -> xr.DataTree | None:
     """The posterior ``DataTree`` loaded into memory (file closed), or None when absent.
 
     Parameters
@@ -443,7 +446,7 @@ def open_posterior(path: Path, analysis: str | None = None):
     return tree
 
 
-def flat_draws(tree, group: str, var: str) -> np.ndarray | None:
+def flat_draws(tree: xr.DataTree, group: str, var: str) -> np.ndarray | None:
     """Draws of ``var`` in ``group`` with chain and draw flattened to the first axis."""
     if tree is None or group not in tree.children or var not in tree[group].dataset:
         return None

@@ -20,8 +20,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["STYLE", "AxisInfo", "RenderedFigure", "figure_to_svg", "pyplot", "styled"]
 
@@ -79,7 +84,7 @@ class RenderedFigure:
         return json.dumps([asdict(axis) for axis in self.axes], ensure_ascii=False)
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot``, on the Agg backend unless the caller already chose one.
 
     arviz-plots draws through pyplot. A command-line run has not imported pyplot yet, so it gets the
@@ -100,7 +105,7 @@ def styled(salt: str) -> Iterator[None]:
         yield
 
 
-def figure_to_svg(fig, key: str) -> str:
+def figure_to_svg(fig: Figure, key: str) -> str:
     """Serialise ``fig`` as inline ``<svg>`` text with ids prefixed by ``key``, then close it."""
     buffer = io.StringIO()
     try:

@@ -17,7 +17,11 @@ from metak.report.text import decimals_for, fmt
 from metak.report.units import parameter_unit
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import xarray as xr
+
+    from metak.output.integrity import FileProblem
 
 __all__ = [
     "RHAT_MAX",
@@ -60,7 +64,7 @@ def banner(inputs: ReportInputs) -> str:
     )
 
 
-def modified_banner(problems) -> str:
+def modified_banner(problems: Sequence[FileProblem]) -> str:
     """A banner listing the files that are not as ``fit`` wrote them (``--allow-modified``).
 
     ``problems`` are :class:`metak.output.integrity.FileProblem` (``path``, ``what``).

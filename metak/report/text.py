@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import re
 
+from numpy.typing import ArrayLike
+
 __all__ = [
     "MEASURE_NAMES",
     "PRIOR_DIGITS",
@@ -34,7 +36,7 @@ PRIOR_DIGITS = 4
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
-def decimals_for(values) -> int:
+def decimals_for(values: ArrayLike) -> int:
     """Decimals that show ~3 significant digits for the typical magnitude of ``values``."""
     finite = [abs(float(v)) for v in values if v is not None and math.isfinite(float(v)) and v != 0]
     if not finite:
@@ -43,7 +45,7 @@ def decimals_for(values) -> int:
     return int(min(4, max(0, 2 - math.floor(math.log10(typical)))))
 
 
-def fmt(value, decimals: int = 2) -> str:
+def fmt(value: float | None, decimals: int = 2) -> str:
     """A number rounded for reading, with a true minus sign; empty for missing values."""
     try:
         number = float(value)
@@ -57,7 +59,7 @@ def fmt(value, decimals: int = 2) -> str:
     return text.replace("-", _MINUS)
 
 
-def significant(value, digits: int = PRIOR_DIGITS) -> str:
+def significant(value: float, digits: int = PRIOR_DIGITS) -> str:
     """A number with at most ``digits`` significant digits, true minus sign ("911.3", "1e+04")."""
     try:
         number = float(value)
@@ -73,7 +75,7 @@ def rounded_prior(text: str) -> str:
     return _NUMBER.sub(lambda match: significant(match.group(0)), str(text))
 
 
-def interval(mid, low, high, decimals: int) -> str:
+def interval(mid: float, low: float, high: float, decimals: int) -> str:
     """``"mid [low, high]"``."""
     return f"{fmt(mid, decimals)} [{fmt(low, decimals)}, {fmt(high, decimals)}]"
 

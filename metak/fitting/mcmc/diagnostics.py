@@ -21,6 +21,8 @@ ESS_MIN = 400
 
 @dataclass(frozen=True)
 class GateResult:
+    """The diagnostics gate's verdict on one posterior and the numbers it was based on."""
+
     passed: bool
     max_rhat: float
     min_ess_bulk: float
@@ -29,6 +31,7 @@ class GateResult:
     worst: str  # the variable element with the worst R-hat / ESS, for the message
 
     def describe(self) -> str:
+        """The numbers as one phrase, for progress lines and gate messages."""
         return (
             f"max R-hat {self.max_rhat:.4f}, min bulk ESS {self.min_ess_bulk:.0f}, "
             f"min tail ESS {self.min_ess_tail:.0f}, {self.divergences} divergences"
@@ -37,9 +40,11 @@ class GateResult:
 
 
 def _diagnostics(array: xr.DataArray):
-    """R-hat, bulk ESS and tail ESS of every element of ``array`` at once (flat numpy arrays),
-    with the element labels; elements that never move (e.g. a correlation matrix's unit
-    diagonal) are left out, having no diagnostics."""
+    """R-hat, bulk ESS and tail ESS of every element of ``array`` at once, with its labels.
+
+    Flat numpy arrays; elements that never move (e.g. a correlation matrix's unit diagonal) are
+    left out, having no diagnostics.
+    """
     from arviz_stats import ess, rhat
 
     extra = [d for d in array.dims if d not in ("chain", "draw")]
@@ -59,7 +64,7 @@ def _diagnostics(array: xr.DataArray):
     return r, bulk.reshape(-1), tail.reshape(-1), labels
 
 
-def check_gate(tree, var_names, divergences: int) -> GateResult:
+def check_gate(tree: xr.DataTree, var_names: list[str], divergences: int) -> GateResult:
     """Apply the gate to the reported variables of a posterior DataTree."""
     posterior = tree["posterior"].to_dataset()
     max_rhat, min_bulk, min_tail, worst, worst_score = 1.0, np.inf, np.inf, "", 0.0

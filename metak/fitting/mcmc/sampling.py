@@ -10,15 +10,19 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+if TYPE_CHECKING:
+    from nutpie.compile_pymc import CompiledPyMCModel as CompiledModel
+
 __all__ = ["compile_model", "sample_posterior", "sample_prior", "log_likelihood", "divergences"]
 
 
-def compile_model(model: pm.Model):
+def compile_model(model: pm.Model) -> CompiledModel:
     """The model compiled for nutpie (numba backend), ready to be sampled any number of times."""
     import nutpie
 
@@ -26,7 +30,7 @@ def compile_model(model: pm.Model):
 
 
 def sample_posterior(
-    compiled,
+    compiled: CompiledModel,
     *,
     draws: int,
     tune: int,
@@ -80,7 +84,7 @@ def _quiet_logger(name: str) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names) -> xr.Dataset:
+def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names: list[str]) -> xr.Dataset:
     """Prior draws of the reported variables, as a Dataset with dims (chain=1, draw)."""
     # PyMC logs "Sampling: [...]" at INFO for every prior draw; metak prints its own progress.
     with model, _quiet_logger("pymc.sampling.forward"), warnings.catch_warnings():
@@ -101,8 +105,10 @@ def sample_prior(model: pm.Model, *, draws: int, seed: int, var_names) -> xr.Dat
 
 
 def log_likelihood(tree: xr.DataTree, loglik_var: str, observed: str) -> xr.Dataset:
-    """The pointwise log-likelihood the model computed with every draw (see
-    :func:`metak.models.common.pointwise_loglik`), as the ``log_likelihood`` group."""
+    """The pointwise log-likelihood the model computed with every draw, as a group.
+
+    The ``log_likelihood`` group (see :func:`metak.models.common.pointwise_loglik`).
+    """
     values = tree["posterior"].to_dataset()[loglik_var]
     return xr.Dataset({observed: values})
 

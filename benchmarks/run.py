@@ -896,8 +896,8 @@ def main(argv=None) -> int:
             medians = bcg_processes(work, repeats, rows, analyses=("bcg_re",))
             bundled_fit(repeats, rows, work, extra_args=("--analysis", "dpucmgp"))
             bundled_report(repeats, rows, work)
-            batch_exact(100, repeats, rows, work, checks=True)
-            batch_exact(100, repeats, rows, work, checks=False)
+            batch_exact(20, repeats, rows, work, checks=True)
+            batch_exact(20, repeats, rows, work, checks=False)
             batch_mcmc(2, repeats, 200, rows, work)
         else:
             medians = bcg_processes(work, repeats, rows)

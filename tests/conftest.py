@@ -17,6 +17,27 @@ SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 REFERENCE = REPO / "tests" / "data" / "reference"
 
 
+# The test files that take longest, longest first. Test files run on one worker process per core
+# (pytest-xdist, --dist=loadfile) in the order they are collected: starting the long ones first
+# keeps one worker from running a long file alone at the end (longest-processing-time first).
+LONGEST_FILES = (
+    "test_benchmarks_smoke.py",
+    "test_fit_runs.py",
+    "test_fit_end_to_end.py",
+    "test_mcmc.py",
+    "test_parallel.py",
+    "test_batch_dask.py",
+    "test_report.py",
+    "test_batch_reference.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the tests of the longest files first, each file's tests in their own order."""
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
     if not REFERENCE.is_dir():

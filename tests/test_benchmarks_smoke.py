@@ -44,8 +44,8 @@ def test_benchmark_quick_run_writes_a_results_table(tmp_path):
         "bundled `metak fit`, cold",
         "peak memory",
         "report for the bundled results",
-        "`metak batch` process, 100 reviews (k 5–50), exact random effects, with the robustness",
-        "`metak batch` process, 100 reviews (k 5–50), exact random effects, robustness checks off",
+        "`metak batch` process, 20 reviews (k 5–50), exact random effects, with the robustness",
+        "`metak batch` process, 20 reviews (k 5–50), exact random effects, robustness checks off",
         "robust-model reviews by MCMC, 2 workers",
         "projection: 50,000-review MCMC re-analysis",
     ):

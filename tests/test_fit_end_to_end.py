@@ -3,19 +3,15 @@
 - The bundled fit, as ./run.sh runs it, converges and writes every documented file with the
   documented columns; every number in summary.csv is recomputed from the draws in the posterior
   files by its documented definition (MCMC: to rounding; exact: within Monte Carlo error).
-- The same seed gives a byte-identical summary.csv (exact and MCMC analyses).
-- Killing a run midway (SIGTERM or SIGKILL) leaves the previous results untouched.
+
+Determinism and killed runs are in test_fit_runs.py (a file of their own, so the two run on
+different test workers).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,8 +36,6 @@ SUMMARY_COLUMNS = [
     "method",
     "converged",
 ]
-# Small sampler settings where a test checks plumbing, not answers.
-SMALL = ("--draws", "300", "--tune", "400", "--chains", "2")
 QUANTILES = {"q2.5": 0.025, "q50": 0.5, "q97.5": 0.975}
 # MCMC summaries are computed from the stored draws: recomputing them must agree to rounding.
 RECOMPUTED_REL = 1e-9
@@ -235,76 +229,3 @@ def test_summary_numbers_are_the_numbers_of_the_posterior_files(bundled_run):
                     )
             checked += 1
     assert checked > 50
-
-
-def test_same_seed_gives_byte_identical_summary(tmp_path):
-    # An exact analysis and an MCMC one (robust model), each twice with the same seed.
-    args = ("fit", "--analysis", "dpucmgp", "cac_robust", "--seed", "5", *SMALL, "--quiet")
-    first = run_metak(*args, "--out", tmp_path / "a", timeout=600)
-    second = run_metak(*args, "--out", tmp_path / "b", timeout=600)
-    assert second.returncode == first.returncode, (first.stderr, second.stderr)
-    # At these small settings the MCMC analysis may fail its gate: then exit 3, and only then.
-    converged = pd.read_csv(tmp_path / "a" / "summary.csv")["converged"].all()
-    assert first.returncode == (0 if converged else 3), first.stderr
-    a = (tmp_path / "a" / "summary.csv").read_bytes()
-    assert a == (tmp_path / "b" / "summary.csv").read_bytes()
-    assert b"mcmc" in a and b"exact" in a
-    other = run_metak(
-        "fit", "--analysis", "cac_robust", "--seed", "6", *SMALL, "--quiet", "--out", tmp_path / "c"
-    )
-    converged = pd.read_csv(tmp_path / "c" / "summary.csv")["converged"].all()
-    assert other.returncode == (0 if converged else 3), other.stderr
-    assert (tmp_path / "c" / "summary.csv").read_bytes() != a  # the seed is used
-
-
-def _snapshot(directory: Path) -> dict:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
-
-
-@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_killing_a_run_midway_keeps_previous_results(tmp_path, how):
-    out = tmp_path / "results"
-    # Any earlier results will do: an exact analysis gives them in seconds.
-    good = run_metak("fit", "--analysis", "dpucmgp", "--out", out, "--quiet")
-    assert good.returncode == 0, good.stderr
-    before = _snapshot(out)
-    # A second run that samples with MCMC; kill it once sampling has started.
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "metak",
-            "fit",
-            "--analysis",
-            "cac_robust",
-            "--out",
-            str(out),
-            "--draws",
-            "20000",
-            "--tune",
-            "2000",
-        ],
-        cwd=REPO,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 300
-    for line in process.stderr:
-        if "sampling" in line or time.monotonic() > deadline:
-            break
-    time.sleep(2.0)  # inside the sampler
-    assert process.poll() is None, "the run ended before it could be killed"
-    process.send_signal(how)
-    process.wait(timeout=120)
-    process.stderr.close()
-    assert process.returncode != 0
-    assert _snapshot(out) == before
-    # SIGTERM cleans up its staging directory; after SIGKILL the next run removes the leftovers.
-    again = run_metak("fit", "--analysis", "dpucmgp", "--out", out, "--quiet")
-    assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]

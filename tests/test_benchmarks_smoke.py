@@ -40,7 +40,6 @@ def test_benchmark_quick_run_writes_a_results_table(tmp_path):
         "bcg RE `metak fit` process, exact",
         "robustness checks, bcg k = 13",
         "1,000 arms rows validated and converted",
-        "bcg RE `metak fit` process, mcmc",
         "bundled `metak fit`, cold",
         "peak memory",
         "report for the bundled results",

@@ -137,19 +137,24 @@ def report_questions(inputs: ReportInputs) -> list[QuestionInfo]:
     return questions
 
 
-def participants(rows: pd.DataFrame) -> tuple[int, int, int]:
+def participants(rows: pd.DataFrame, arm: str | None = None) -> tuple[int, int, int]:
     """(trials, participants, trials without group sizes) of an analysis' study rows.
 
     A trial's participants are, per outcome, its treatment groups' n (one row per comparison)
     plus its largest control group (shared by a multi-arm trial's comparisons), taken at the
-    outcome with the most; trials without a recorded n count as trials only.
+    outcome with the most; trials without a recorded n count as trials only. An analysis of one
+    ``arm`` counts that arm's group sizes only.
     """
     total, missing = 0, 0
     for _, study in rows.groupby("study_id", sort=False):
         counts = []
         for _, rows_o in study.groupby("outcome", sort=False):
             treated, control = rows_o["n_treatment"], rows_o["n_control"]
-            if treated.notna().all() and control.notna().any():
+            if arm is not None:
+                sizes = control if arm == "control" else treated
+                if sizes.notna().any():
+                    counts.append(float(sizes.max() if arm == "control" else sizes.sum()))
+            elif treated.notna().all() and control.notna().any():
                 counts.append(float(treated.sum() + control.max()))
         if counts:
             total += int(max(counts))
@@ -196,6 +201,10 @@ def _probability_words(info: AnalysisInfo, question: QuestionInfo, parameter: st
         return "probability that a larger benefit on the marker goes with a larger benefit here"
     if base in info.moderators:
         return f"probability that the benefit grows with {base}"
+    if info.arm is not None and base == "mu":
+        direction = info.outcome_info(parameter_outcome(info, parameter)).direction
+        change = "fall" if direction == "lower_is_better" else "rise"
+        return f"probability of a {change} within the arm"
     return f"probability of benefit ({_benefit_words(info, parameter)})"
 
 
@@ -210,6 +219,9 @@ def _quantity(info: AnalysisInfo, parameter: str) -> str:
     outcome = parameter_outcome(info, parameter)
     what = info.outcome_info(outcome).description or outcome or info.outcome
     versus = f"{info.intervention} vs {info.comparator}"
+    if info.arm is not None and base == "mu":  # a change within one arm, not a comparison
+        group = info.intervention if info.arm == "treatment" else info.comparator
+        return f"Within the {info.arm} arm ({group}), pooled mean change in {what}"
     if base in ("mu", "intercept"):
         where = " at the moderators' reference values" if base == "intercept" else ""
         if info.deficiency is not None and base == "intercept":
@@ -272,7 +284,7 @@ def compute_answer(
     outcome = parameter_outcome(info, parameter)
     if info.model == "joint" and outcome is not None:
         rows = rows[rows["outcome"] == outcome]
-    trials, people, without_n = participants(rows)
+    trials, people, without_n = participants(rows, info.arm)
     return Answer(
         question=question,
         info=info,

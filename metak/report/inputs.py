@@ -147,6 +147,7 @@ class AnalysisInfo:
     intervention: str = DEFAULT_INTERVENTION
     comparator: str = DEFAULT_COMPARATOR
     check_of: str | None = None  # a robustness check's analysis: the analysis it checks
+    arm: str | None = None  # an analysis of one arm: the arm it pools (treatment / control)
 
     @property
     def is_regression(self) -> bool:
@@ -271,6 +272,7 @@ SPEC_KEYS = (
     "moderators",
     "priors",
     "reference_levels",
+    "arm",
 )
 QUESTION_KEYS = ("text", "analysis", "parameter", "benefit")
 
@@ -334,6 +336,7 @@ def _info(path: Path, index: int, entry: object) -> AnalysisInfo:
         deficiency=DeficiencyInfo.from_record(deficiency) if deficiency else None,
         link_biomarker=str(spec["link_biomarker"]) if spec["link_biomarker"] else None,
         check_of=str(entry["check_of"]) if entry["check_of"] else None,
+        arm=str(spec["arm"]) if spec["arm"] else None,
     )
 
 

@@ -93,7 +93,7 @@ def _outcome_words(info: AnalysisInfo, outcome: str) -> str:
 
 def _analysis_facts(inputs: ReportInputs, info: AnalysisInfo) -> list[tuple[str, str]]:
     rows = study_rows(inputs, info.name)
-    trials, people, without_n = participants(rows)
+    trials, people, without_n = participants(rows, info.arm)
     studies = ", ".join(dict.fromkeys(rows["study_id"].astype(str)))
     count = (
         f"{info.k} effect sizes from {info.n_studies} trials"

@@ -454,8 +454,9 @@ def test_mcmc_diagnostic_figures(report):
         if entry["method"] == "mcmc":
             count = divergences(_tree(results, name))
             assert f"Divergent transitions: <strong>{count}</strong>" in part
+    # The robustness checks' analyses (exact) are shown in the robustness section instead.
     assert part.count("Exact posterior: no sampler") == sum(
-        e["method"] == "exact" for e in analyses
+        e["method"] == "exact" and not e["check_of"] for e in analyses
     )
 
 
@@ -536,3 +537,25 @@ def test_missing_results_file_is_a_clear_error(tmp_path):
         ResultsError, match=r"analyses\.json: missing; fix: run `python -m metak fit`"
     ):
         build_report(results)
+
+
+def test_robustness_check_analyses_are_not_drawn_again(report):
+    """PET/PEESE analyses belong to their analysis' robustness checks: their numbers are in the
+    robustness section and the summary table, not in another forest, prior and bubble figure."""
+    results, text, figures = report
+    inputs = load_inputs(results)
+    checks = {name: info.check_of for name, info in inputs.analyses.items() if info.check_of}
+    assert checks["cac_re_pet"] == "cac_re" and checks["cac_re_peese"] == "cac_re"
+    kinds = ("forest", "prior", "bubble", "trace", "rank", "ppc", "deficiency")
+    drawn = [
+        f.key
+        for f in figures
+        for name in checks
+        for kind in kinds
+        if f.key == f"{kind}-{name}" or f.key.startswith(f"{kind}-{name}-")
+    ]
+    assert drawn == []
+    assert "funnel-cac_re" in {f.key for f in figures}
+    robustness = _section(text, "robustness")
+    assert "cac_re_pet" in _text(_section(text, "summary")) and "PET" in _text(robustness)
+    assert "<code>cac_re_pet</code>" in _section(text, "forest")  # said where they are

@@ -197,10 +197,32 @@ def _pooled(inputs: ReportInputs, info: AnalysisInfo, outcome: str):
     return None, None, "", None
 
 
+def figured_analyses(inputs: ReportInputs) -> list[AnalysisInfo]:
+    """The analyses drawn in the figure sections: all but the robustness checks' analyses.
+
+    A check's analysis (``<name>_pet``, ``<name>_peese``, ``<name>_selection``) is shown where
+    it answers its question, in the robustness section (funnel lines, table rows); drawing its
+    forest and prior figures again would double the page for no new information.
+    """
+    return [info for info in inputs.analyses.values() if info.check_of is None]
+
+
+def checks_shown_elsewhere(inputs: ReportInputs) -> str:
+    """A note naming the robustness checks' analyses left out of a figure section, or ""."""
+    names = [info.name for info in inputs.analyses.values() if info.check_of is not None]
+    if not names:
+        return ""
+    listed = ", ".join(f"<code>{esc(name)}</code>" for name in names)
+    return note(
+        f"The robustness checks' analyses ({listed}) are shown in “How far the answers can be "
+        "trusted” and in the summary table."
+    )
+
+
 def forest_section(inputs: ReportInputs, figures: list) -> str:
     """Forest plots: one per analysis and outcome, each with its own axis and unit."""
-    parts = []
-    for info in inputs.analyses.values():
+    parts = [checks_shown_elsewhere(inputs)]
+    for info in figured_analyses(inputs):
         rows = study_rows(inputs, info.name)
         head = f"<h3><code>{esc(info.name)}</code></h3>"
         if rows.empty:
@@ -264,7 +286,8 @@ def posterior_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
             "its unit: where the posterior is as wide as the prior, the data say little."
         )
     ]
-    for info in inputs.analyses.values():
+    parts.append(checks_shown_elsewhere(inputs))
+    for info in figured_analyses(inputs):
         tree = trees.get(info.name)
         head = f"<h3><code>{esc(info.name)}</code></h3>"
         if tree is None or "posterior" not in tree.children:
@@ -419,7 +442,7 @@ def _bubble_part(
 def regression_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
     """Effect against each numeric moderator; the deficiency analyses against baseline pmol/L."""
     parts = []
-    for info in inputs.analyses.values():
+    for info in figured_analyses(inputs):
         tree = trees.get(info.name)
         if not info.is_regression or tree is None or "posterior" not in tree.children:
             continue

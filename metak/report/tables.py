@@ -12,7 +12,7 @@ from metak.report.diagnostics_plots import ppc_figure, rank_figure, trace_figure
 from metak.report.html import esc, figure, note, section, table
 from metak.report.inputs import ReportInputs
 from metak.report.quantities import model_parameters
-from metak.report.sections import study_rows
+from metak.report.sections import figured_analyses, study_rows
 from metak.report.text import decimals_for, fmt
 from metak.report.units import parameter_unit
 
@@ -130,7 +130,7 @@ def diagnostics_section(inputs: ReportInputs, trees: dict, figures: list) -> str
         )
     ]
     summary = inputs.summary
-    for info in inputs.analyses.values():
+    for info in figured_analyses(inputs):
         head = f"<h3><code>{esc(info.name)}</code></h3>"
         tree = trees.get(info.name)
         if info.method == "exact":

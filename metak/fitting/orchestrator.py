@@ -186,17 +186,20 @@ def run_analyses(
         raise ConfigError(f"settings must be a metak.spec.Settings, got {settings!r}")
     selected = _selected(specs, only)  # checks every spec is an AnalysisSpec
     questions = check_questions(questions, specs)
+    # An analysis' seed offset is its position among all the file's analyses (twins included),
+    # so that `--analysis X` gives X the draws it has in the run of the whole file.
+    offsets = {spec.name: i for i, spec in enumerate(_expand(list(specs), method))}
     specs = _expand(selected, method)
     effects = compute_effects(records) if effects is None else effects
     prepared, skipped = _prepare(records, effects.effects, specs)
     check_memory([(data, chosen) for _, _, data, chosen in prepared], settings)
     results: dict[str, AnalysisResult] = {}
     mcmc_jobs = []
-    for index, (position, spec, data, chosen) in enumerate(prepared):
+    for index, (_, spec, data, chosen) in enumerate(prepared):
         say(f"[{index + 1}/{len(prepared)}] {spec.describe()} (k = {data.k}, {chosen})")
         # Seeds are fixed here, by position in the file, so parallel fitting cannot change any
         # result.
-        seed = settings.seed + position
+        seed = settings.seed + offsets[spec.name]
         if chosen == "exact":
             start = time.perf_counter()
             result = fit_exact_analysis(spec, data, settings, seed)

@@ -23,7 +23,12 @@ import pandas as pd
 
 from metak.batch.reviews import Reviews
 from metak.errors import ConfigError
-from metak.fitting.data import DEFAULT_DESIGNS, AnalysisData
+from metak.fitting.data import (
+    DEFAULT_DESIGNS,
+    AnalysisData,
+    moderator_center,
+    note_complete_case,
+)
 from metak.spec import AnalysisSpec
 
 __all__ = ["review_analysis_data", "check_batch_specs", "NoRowsError", "BATCH_MODELS"]
@@ -58,18 +63,6 @@ def check_batch_specs(specs: Sequence[AnalysisSpec], reviews: Reviews, config_na
                     f"{where}: moderator {moderator!r} is not a column of {reviews.path.name} "
                     f"(moderator columns: {known}); fix: add the column or drop the moderator"
                 )
-
-
-def _center(spec: AnalysisSpec, name: str, column: np.ndarray) -> float:
-    """What is subtracted from a moderator column (as metak.fitting.data)."""
-    if "[" in name:
-        return 0.0  # dummy columns stay 0/1 so slopes are level differences
-    rule = spec.center.get(name, spec.center.get("*", "mean"))
-    if rule == "mean":
-        return float(np.nanmean(column)) if np.isfinite(column).any() else 0.0
-    if rule == "none":
-        return 0.0
-    return float(rule)
 
 
 def _moderators(rows: pd.DataFrame, spec: AnalysisSpec, kinds: dict, notes: list):
@@ -175,17 +168,11 @@ def review_analysis_data(rows: pd.DataFrame, spec: AnalysisSpec, reviews: Review
         )
     notes: list[str] = []
     names, X_raw = _moderators(rows, spec, reviews.moderators, notes)
-    centers = [_center(spec, name, X_raw[:, j]) for j, name in enumerate(names)]
+    centers = [moderator_center(spec, name, X_raw[:, j]) for j, name in enumerate(names)]
     X = X_raw - np.asarray(centers) if names else X_raw.copy()
     missing = np.isnan(X).any(axis=1) if names else np.zeros(len(rows), bool)
     if missing.any():
-        dropped = sorted(set(rows.loc[missing, "study_id"]))
-        notes.append(
-            f"complete-case: dropped {len(dropped)} studies with a missing moderator: "
-            f"{', '.join(dropped)}"
-        )
-        for sid in dropped:
-            excluded[sid] = "moderator value missing (complete-case analysis)"
+        note_complete_case(rows, missing, notes, excluded)
         rows = rows[~missing]
         X, X_raw = X[~missing], X_raw[~missing]
     if rows.empty:

@@ -202,8 +202,23 @@ def _moderator_columns(
     return names, X
 
 
-def _center(spec: AnalysisSpec, name: str, column: np.ndarray) -> float:
-    """What is subtracted from a moderator column (its centring rule; see README)."""
+def moderator_center(spec: AnalysisSpec, name: str, column: np.ndarray) -> float:
+    """What is subtracted from a moderator column (its centring rule; see README).
+
+    Parameters
+    ----------
+    spec : AnalysisSpec
+        The analysis, whose ``center`` holds the rules.
+    name : str
+        The design column: a moderator, a categorical level ``name[level]`` or the deficiency
+        moderator.
+    column : numpy.ndarray
+        The column's values (NaN where missing).
+
+    Returns
+    -------
+    float
+    """
     if name == DEFICIENCY_MODERATOR:
         return 0.0  # already centred: log(baseline / reference)
     if "[" in name:
@@ -215,6 +230,31 @@ def _center(spec: AnalysisSpec, name: str, column: np.ndarray) -> float:
     if rule == "none":
         return 0.0
     return float(rule)
+
+
+def note_complete_case(
+    rows: pd.DataFrame, missing: np.ndarray, notes: list[str], excluded: dict[str, str]
+) -> None:
+    """Record the studies a complete-case analysis drops: a note, and each study's reason.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The analysis' effect-size rows (with ``study_id``).
+    missing : numpy.ndarray
+        Boolean per row: a moderator value is missing.
+    notes : list of str
+        Receives one note naming the dropped studies.
+    excluded : dict
+        Receives ``{study_id: reason}`` for each dropped study.
+    """
+    dropped = sorted(set(rows.loc[missing, "study_id"]))
+    notes.append(
+        f"complete-case: dropped {len(dropped)} studies with a missing moderator: "
+        f"{', '.join(dropped)}"
+    )
+    for sid in dropped:
+        excluded[sid] = "moderator value missing (complete-case analysis)"
 
 
 def _check_magnitude(spec: AnalysisSpec, names: list[str], X: np.ndarray) -> None:
@@ -286,20 +326,14 @@ def build_analysis_data(
         X_raw = np.column_stack([X_raw, column]) if X_raw.size else column[:, None]
         names.append(DEFICIENCY_MODERATOR)
     _check_magnitude(spec, names, X_raw)
-    centers = [_center(spec, name, X_raw[:, j]) for j, name in enumerate(names)]
+    centers = [moderator_center(spec, name, X_raw[:, j]) for j, name in enumerate(names)]
     X = X_raw - np.asarray(centers) if names else X_raw.copy()
     imputable = np.zeros(len(names), dtype=bool)
     if spec.deficiency is not None and spec.deficiency.impute:
         imputable[names.index(DEFICIENCY_MODERATOR)] = True  # imputed in the model
     missing = np.isnan(X[:, ~imputable]).any(axis=1) if names else np.zeros(len(rows), bool)
     if missing.any():
-        dropped = sorted(set(rows.loc[missing, "study_id"]))
-        notes.append(
-            f"complete-case: dropped {len(dropped)} studies with a missing moderator: "
-            f"{', '.join(dropped)}"
-        )
-        for sid in dropped:
-            excluded[sid] = "moderator value missing (complete-case analysis)"
+        note_complete_case(rows, missing, notes, excluded)
         keep = ~missing
         rows = rows[keep].reset_index(drop=True)
         X, X_raw = X[keep], X_raw[keep]

@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from metak.errors import ConfigError
+from metak.output.files import pid_alive
 from metak.output.guard import check_out_dir, contained
 
 __all__ = ["CheckpointStore", "check_batch_out", "is_batch_dir", "CHECKPOINTS", "MARKER_KEY"]
@@ -157,7 +158,7 @@ class CheckpointStore:
                 owner = int(lock.read_text(encoding="ascii").strip() or 0)
             except (OSError, ValueError):
                 owner = 0
-            if owner and _alive(owner):
+            if owner and pid_alive(owner):
                 raise ConfigError(
                     f"error: --out {self.out}: another metak batch (process {owner}) is writing "
                     "there; fix: wait for it to finish, or choose another --out"
@@ -200,13 +201,3 @@ class CheckpointStore:
             for name in info.get("tables", [])
         }
         return summary, status, info, tables
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

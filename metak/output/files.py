@@ -141,7 +141,8 @@ def write_netcdf(tree: xr.DataTree, path: Path) -> None:
         raise netcdf_write_error(path, err) from err
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts: it cannot be signalled)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -179,7 +180,7 @@ def _lock(target: Path) -> Iterator[None]:
                     f"directory"
                 ) from None
             # A lock left by a killed run is stale: its process is gone, so take it over.
-            if pid and _pid_alive(pid):
+            if pid and pid_alive(pid):
                 raise ResultsLocked(
                     f"{target}: another metak run (pid {pid}) is writing these results; "
                     f"fix: wait for it, or use --out with another directory"

@@ -20,6 +20,7 @@ import metak
 from metak.derive import compute_effects
 from metak.fitting.orchestrator import run_analyses
 from metak.priors import parse_prior
+from metak.robustness.assess import assess_robustness
 from metak.robustness.problem import Fits, Variant, problem_for
 from metak.spec import AnalysisSpec, RobustnessSpec, Settings
 from tests.bcg_records import write_contrast_records
@@ -156,3 +157,24 @@ def test_with_the_correlation_integrated_the_summary_is_the_exact_mixture(tmp_pa
     row = result.robustness.robustness.set_index("analysis").loc["chg"]
     assert row["method"] == "exact_r"
     assert row["pet_mean"] == pytest.approx(mixture.mean, rel=1e-9)
+
+
+def test_without_posterior_files_the_checks_keep_every_number_and_draw_nothing(tmp_path):
+    # metak batch without posterior files asks the checks for no derived trees: every table and
+    # every summary row must be the same as with them (all are exact), only the trees missing.
+    records = _bcg_with_regressors(tmp_path)
+    spec = AnalysisSpec(name="bcg", outcome="logRR", priors={"tau": parse_prior("halfnormal(1)")})
+    fitted = run_analyses(records, [spec], Settings(), effects=compute_effects(records))
+    base = {"bcg": fitted.analyses["bcg"]}
+    with_trees = assess_robustness(base, None, Settings())
+    without = assess_robustness(base, None, Settings(), posterior=False)
+    assert list(without.analyses) == list(with_trees.analyses) == ["bcg", "bcg_pet", "bcg_peese"]
+    for name in ("bcg_pet", "bcg_peese"):
+        assert with_trees.analyses[name].datatree is not None
+        assert without.analyses[name].datatree is None
+        assert without.analyses[name].draws("intercept") is None
+        pd.testing.assert_frame_equal(
+            without.analyses[name].summary, with_trees.analyses[name].summary
+        )
+    for file, table in with_trees.tables.files().items():
+        pd.testing.assert_frame_equal(without.tables.files()[file], table, obj=file)

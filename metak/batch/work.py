@@ -194,7 +194,8 @@ def _robustness(task: ChunkTask, review: _Review, results: dict, out: _ChunkOutp
     """
     start = time.perf_counter()
     try:
-        checked = assess_robustness(results, None, task.settings)
+        # Without posterior files the checks' own analyses need their summary rows only.
+        checked = assess_robustness(results, None, task.settings, posterior=task.posterior)
     except Exception as err:  # noqa: BLE001 - one review's failure never stops the batch
         review.worse("error", f"robustness checks: {type(err).__name__}: {err}")
         return results

@@ -211,6 +211,7 @@ def fit_exact_analysis(
     settings: Settings,
     seed: int,
     draws: int | None = None,
+    posterior: bool = True,
 ) -> AnalysisResult:
     """Exact posterior of a random-effects model or meta-regression (no imputation).
 
@@ -225,6 +226,10 @@ def fit_exact_analysis(
     draws : int, optional
         Store this many draws instead (rounded up to a multiple of :data:`EXACT_CHAINS`): for
         derived analyses that give no claim verdicts (:mod:`metak.robustness.bias`).
+    posterior : bool
+        Draw and package the posterior ``DataTree``; ``False`` leaves ``datatree`` None (a
+        robustness check's analysis in a batch that writes no posterior files: its summary rows
+        are exact and all that is kept).
 
     Returns
     -------
@@ -234,9 +239,11 @@ def fit_exact_analysis(
     effects = post.study_effects()
     tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
     table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
-    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
-    n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
-    tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
+    tree = None
+    if posterior:
+        wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
+        n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
+        tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
     return AnalysisResult(
         spec=spec,
         data=data,

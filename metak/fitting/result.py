@@ -67,7 +67,9 @@ class AnalysisResult:
     method: str
     summary: pd.DataFrame
     study_table: pd.DataFrame
-    datatree: xr.DataTree
+    # None only for a robustness check's analysis fitted without draws (``metak batch`` without
+    # posterior files, where its summary rows are all that is kept).
+    datatree: xr.DataTree | None
     priors: dict[str, str]  # parameter -> prior text actually used
     converged: bool = True
     messages: tuple[str, ...] = ()  # diagnostics gate messages
@@ -96,8 +98,10 @@ class AnalysisResult:
     def draws(self, parameter: str) -> np.ndarray | None:
         """Flattened posterior draws of a summary parameter or of ``theta[<study>]``.
 
-        None if the analysis has no such parameter or study.
+        None if the analysis has no such parameter or study, or was fitted without draws.
         """
+        if self.datatree is None:
+            return None
         return parameter_draws(self.datatree, self.data, parameter)
 
     def study_estimate(self, parameter: str) -> tuple[float, float, float] | None:

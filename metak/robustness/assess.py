@@ -79,7 +79,7 @@ def _skipped(result, detail: str) -> Assessment:
     return out
 
 
-def _assess_one(result, settings, claims, progress) -> Assessment:
+def _assess_one(result, settings, claims, progress, posterior) -> Assessment:
     switches = result.spec.robustness
     if not switches.enabled:
         return _skipped(result, "robustness = false for this analysis")
@@ -93,7 +93,9 @@ def _assess_one(result, settings, claims, progress) -> Assessment:
     if switches.selection:
         selection = selection_analysis(result, settings, _seed(result), progress)
     if problem is not None:
-        return assess_exact(result, problem, settings, _seed(result), statements, selection)
+        return assess_exact(
+            result, problem, settings, _seed(result), statements, selection, posterior
+        )
     return assess_draws(result, reason, statements, selection)
 
 
@@ -128,6 +130,7 @@ def assess_robustness(
     claims: pd.DataFrame | None,
     settings: Settings,
     progress: Callable[[str], None] | None = None,
+    posterior: bool = True,
 ) -> RobustnessOutcome:
     """Run every analysis' robustness checks (README, "How far the answer can be trusted").
 
@@ -142,6 +145,10 @@ def assess_robustness(
         selection model).
     progress : callable, optional
         Receives one-line progress messages.
+    posterior : bool
+        Give exact derived analyses (PET/PEESE) draws and posterior trees, as ``fit`` writes
+        them; ``False`` (a batch without posterior files) keeps their summary rows only, which
+        are exact and the same either way.
 
     Returns
     -------
@@ -152,7 +159,7 @@ def assess_robustness(
     analyses = {}
     for name, result in results.items():
         start = time.perf_counter()
-        assessment = _assess_one(result, settings, claims, progress)
+        assessment = _assess_one(result, settings, claims, progress, posterior)
         assessments.append(assessment)
         analyses[name] = result
         for derived in assessment.derived:

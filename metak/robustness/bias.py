@@ -85,7 +85,13 @@ class BiasFit:
 
 
 def bias_analysis(
-    base: AnalysisResult, problem: Problem, fits: Fits, kind: str, settings: Settings, seed: int
+    base: AnalysisResult,
+    problem: Problem,
+    fits: Fits,
+    kind: str,
+    settings: Settings,
+    seed: int,
+    posterior: bool = True,
 ) -> BiasFit:
     """Fit PET (``kind = "pet"``) or PEESE (``"peese"``) of a fitted analysis as its own analysis.
 
@@ -103,6 +109,9 @@ def bias_analysis(
         Number of stored draws (as the exact engine).
     seed : int
         Seed of the stored draws.
+    posterior : bool
+        Store draws and the posterior ``DataTree``; ``False`` keeps the exact summary rows only
+        (``datatree`` None) where the engine allows it, i.e. unless r is integrated.
 
     Returns
     -------
@@ -118,7 +127,9 @@ def bias_analysis(
         return BiasFit(kind, note=f"no {kind.upper()} model: {err}")
     derived = _data(data, derived_spec, kind)
     if problem.r_prior is None:
-        result = fit_exact_analysis(derived_spec, derived, settings, seed, draws=DERIVED_DRAWS)
+        result = fit_exact_analysis(
+            derived_spec, derived, settings, seed, draws=DERIVED_DRAWS, posterior=posterior
+        )
     else:
         priors, _ = priors_in_force(derived_spec, derived)
         result = package_mixture(

@@ -52,6 +52,7 @@ def assess_exact(
     seed: int,
     statements: dict,
     selection: SelectionFit | None = None,
+    posterior: bool = True,
 ) -> Assessment:
     """Run the switched-on checks of one exact analysis.
 
@@ -69,6 +70,9 @@ def assess_exact(
         ``{claim key: Statement}`` of the claims on this analysis.
     selection : metak.robustness.selection.SelectionFit, optional
         The selection model of this analysis, when it was asked for.
+    posterior : bool
+        Give the derived PET/PEESE analyses draws and posterior trees (``False``: their summary
+        rows only, see :func:`~metak.robustness.bias.bias_analysis`).
 
     Returns
     -------
@@ -112,7 +116,7 @@ def assess_exact(
 
     if switches.bias:
         for kind in ("pet", "peese"):
-            fitted = bias_analysis(result, problem, fits, kind, settings, seed)
+            fitted = bias_analysis(result, problem, fits, kind, settings, seed, posterior)
             if fitted.result is not None:
                 out.derived.append(fitted.result)
             model = fits(Variant(bias=kind))

@@ -191,6 +191,14 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the report even from files changed since `fit` wrote them (it says which)",
     )
+    report.add_argument(
+        "--jobs",
+        type=_setting("jobs"),
+        default=None,
+        metavar="N",
+        help="processes to draw with (default: 2 on a machine with 2 or more cores; 1 = one); "
+        "the report is the same either way",
+    )
     return parser
 
 
@@ -308,7 +316,7 @@ def _cmd_fit(args) -> int:
         method=args.method,
         timings={"load_and_effects": loaded - started, "fit": fitted - loaded},
     )
-    write_results_directory(result, args.out, manifest, inputs=inputs)
+    write_results_directory(result, args.out, manifest, inputs=inputs, jobs=settings.jobs)
     seconds = time.perf_counter() - started
     say(f"wrote {args.out} in {seconds:.1f} s; the report is {Path(args.out) / 'report.html'}")
     failed = [name for name, analysis in result.analyses.items() if not analysis.converged]
@@ -394,7 +402,7 @@ def _cmd_report(args) -> int:
     from metak.report import build_report
 
     with output_errors("previous report.html untouched"):
-        path = build_report(args.out, allow_modified=args.allow_modified)
+        path = build_report(args.out, allow_modified=args.allow_modified, jobs=args.jobs)
     print(f"wrote {path}")
     return EXIT_OK
 

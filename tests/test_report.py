@@ -435,6 +435,33 @@ def test_rebuild_elsewhere_is_byte_identical(report, tmp_path):
     assert elsewhere == text
 
 
+def test_diagnostics_split_with_a_second_process_give_the_same_page(report, tmp_path, monkeypatch):
+    """The fixture's page drew every MCMC block in the child; here the child draws the first two
+    and this process the third: the page, and the figures in their order, must not change."""
+    import metak.report.background as background
+
+    _, text, figures = report
+    monkeypatch.setattr(background, "CHILD_EXTRA", 0)
+    assert len(background.child_share(["a", "b", "c"])) == 2
+    drawn: list = []
+    path = build_report(make_results(tmp_path, converged=False), figures=drawn)
+    assert path.read_text(encoding="utf-8") == text
+    assert [f.key for f in drawn] == [f.key for f in figures]
+
+
+def test_a_failing_second_process_changes_nothing(report, tmp_path, monkeypatch):
+    """A child that cannot draw (here: it cannot even start Python) leaves every block to this
+    process: same page, same figures."""
+    import sys
+
+    _, text, figures = report
+    monkeypatch.setattr(sys, "executable", shutil.which("false"))
+    drawn: list = []
+    path = build_report(make_results(tmp_path, converged=False), figures=drawn)
+    assert path.read_text(encoding="utf-8") == text
+    assert [f.key for f in drawn] == [f.key for f in figures]
+
+
 def test_figures_closed(report):
     plt = pytest.importorskip("matplotlib.pyplot")
     assert plt.get_fignums() == []

@@ -22,6 +22,7 @@ def write_results_directory(
     *,
     inputs: Iterable[Path | None] = (),
     option: str = "--out",
+    jobs: int | None = None,
 ) -> Path:
     """Write every result file and ``report.html`` into ``out_dir``, replacing it whole.
 
@@ -42,6 +43,8 @@ def write_results_directory(
         The studies folder and analysis file: ``out_dir`` may never be or hold them.
     option : str
         How ``out_dir`` is named in messages (``--out`` or the API's ``out_dir``).
+    jobs : int, optional
+        Processes the report may use (``fit --jobs``; :func:`metak.report.build_report`).
 
     Returns
     -------
@@ -58,5 +61,6 @@ def write_results_directory(
     with results_transaction(out_dir, recheck=check_out) as staging:
         write_results(result, staging, manifest)
         # The posterior trees are in memory: the report need not read them back from the files.
-        build_report(staging, trees={name: r.datatree for name, r in result.analyses.items()})
+        trees = {name: r.datatree for name, r in result.analyses.items()}
+        build_report(staging, trees=trees, jobs=jobs)
     return out_dir

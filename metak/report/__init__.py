@@ -26,16 +26,19 @@ from metak.output.files import write_text_atomic
 from metak.output.guard import check_out_dir
 from metak.output.integrity import Verification, verify_results
 from metak.report.answers import answers_section
+from metak.report.background import start_diagnostics
 from metak.report.html import esc, page
 from metak.report.inputs import ResultsError, load_inputs, open_posterior
 from metak.report.robustness import robustness_section
 from metak.report.sections import (
     analyses_section,
+    figured_analyses,
     forest_section,
     posterior_section,
     regression_section,
 )
 from metak.report.tables import (
+    analysis_diagnostics,
     banner,
     claims_section,
     claims_summary,
@@ -85,11 +88,13 @@ def render_report(
     *,
     allow_modified: bool = False,
     figures: list | None = None,
+    jobs: int | None = None,
 ) -> str:
     """The report as HTML text (see :func:`build_report`).
 
     ``figures``, when given, receives every figure drawn
     (:class:`~metak.report.render.RenderedFigure`: the SVG and what each of its axes shows).
+    ``jobs``: processes it may use (:mod:`metak.report.background`).
     """
     figures = [] if figures is None else figures
     results_dir = Path(results_dir)
@@ -99,23 +104,38 @@ def render_report(
         raise ResultsError(verification.refusal())
     with _blame_modified_files(verification):
         inputs = load_inputs(results_dir)
-        trees = dict(trees or {})
-        for name in inputs.analyses:
-            if name not in trees:
-                trees[name] = open_posterior(inputs.posterior_path(name), name)
-        body = "\n".join(
-            [
+        mcmc = [info.name for info in figured_analyses(inputs) if info.method != "exact"]
+        background = start_diagnostics(results_dir, mcmc, jobs)
+        try:
+            trees = dict(trees or {})
+            for name in inputs.analyses:
+                if name not in trees:
+                    trees[name] = open_posterior(inputs.posterior_path(name), name)
+            parts = [
                 answers_section(inputs, trees),
                 analyses_section(inputs),
                 forest_section(inputs, figures),
                 posterior_section(inputs, trees, figures),
                 regression_section(inputs, trees, figures),
                 robustness_section(inputs, figures),
-                diagnostics_section(inputs, trees, figures),
-                summary_section(inputs),
-                claims_section(inputs),
             ]
-        )
+            drawn = {}
+            if background is not None:
+                # The parent's share of the diagnostics blocks, while the child draws its own.
+                for name in mcmc:
+                    if name not in background.names:
+                        own: list = []
+                        block = analysis_diagnostics(
+                            inputs, inputs.analyses[name], trees[name], own
+                        )
+                        drawn[name] = (block, own)
+                drawn |= background.collect()
+            parts.append(diagnostics_section(inputs, trees, figures, drawn))
+            parts += [summary_section(inputs), claims_section(inputs)]
+        finally:
+            if background is not None:
+                background.stop()
+        body = "\n".join(parts)
     n = len(inputs.analyses)
     subtitle = (
         f"Bayesian meta-analysis report — {n} analys{'is' if n == 1 else 'es'}; "
@@ -131,6 +151,7 @@ def build_report(
     *,
     allow_modified: bool = False,
     figures: list | None = None,
+    jobs: int | None = None,
 ) -> Path:
     """Write ``results_dir/report.html`` from the files in ``results_dir`` and return its path.
 
@@ -150,6 +171,10 @@ def build_report(
     figures : list, optional
         Receives every figure drawn (:class:`~metak.report.render.RenderedFigure`), e.g. to
         check what each axis shows.
+    jobs : int, optional
+        Processes the report may use: with 2 or more (the default on a machine with 2 or more
+        cores) the sampler diagnostics are drawn in a second process meanwhile
+        (:mod:`metak.report.background`); the page is the same either way.
 
     Returns
     -------
@@ -165,7 +190,9 @@ def build_report(
         (always).
     """
     results_dir = Path(results_dir)
-    text = render_report(results_dir, trees, allow_modified=allow_modified, figures=figures)
+    text = render_report(
+        results_dir, trees, allow_modified=allow_modified, figures=figures, jobs=jobs
+    )
     target = results_dir / "report.html"
     # Write beside and rename, so a reader never sees half a report.
     write_text_atomic(target, text)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from metak.report.diagnostics_plots import ppc_figure, rank_figure, trace_figure
 from metak.report.html import esc, figure, note, section, table
-from metak.report.inputs import ReportInputs
+from metak.report.inputs import AnalysisInfo, ReportInputs
 from metak.report.quantities import model_parameters
 from metak.report.sections import figured_analyses, study_rows
 from metak.report.text import decimals_for, fmt
@@ -29,6 +29,7 @@ __all__ = [
     "banner",
     "modified_banner",
     "diagnostics_section",
+    "analysis_diagnostics",
     "summary_section",
     "claims_counts",
     "claims_summary",
@@ -117,11 +118,16 @@ def _divergences(tree: xr.DataTree | None) -> str:
     return note(text, "ok")
 
 
-def diagnostics_section(inputs: ReportInputs, trees: dict, figures: list) -> str:
+def diagnostics_section(
+    inputs: ReportInputs, trees: dict, figures: list, drawn: dict | None = None
+) -> str:
     """Sampler diagnostics of the MCMC fits.
 
     Divergences, R-hat and ESS, and arviz-plots' trace, rank and posterior predictive figures.
+    ``drawn`` holds analyses' blocks already drawn elsewhere, ``{name: (html, figures)}``
+    (:mod:`metak.report.background`); the others are drawn here.
     """
+    drawn = drawn or {}
     parts = [
         note(
             f"R-hat should be below {RHAT_MAX} and bulk/tail ESS above {ESS_MIN:.0f} "
@@ -129,74 +135,80 @@ def diagnostics_section(inputs: ReportInputs, trees: dict, figures: list) -> str
             "(<code>plot_trace_dist</code>, <code>plot_rank</code>, <code>plot_ppc_dist</code>)."
         )
     ]
-    summary = inputs.summary
     for info in figured_analyses(inputs):
-        head = f"<h3><code>{esc(info.name)}</code></h3>"
-        tree = trees.get(info.name)
-        if info.method == "exact":
-            parts.append(
-                head + note("Exact posterior: no sampler, so no sampler diagnostics are needed.")
-            )
-            continue
-        rows = summary[(summary["analysis"].astype(str) == info.name) & summary["r_hat"].notna()]
-        body = [_divergences(tree)]
-        body += [note(esc(message), "warn") for message in info.messages]
-        body.append(
-            table(
-                ["parameter", "R-hat", "ESS bulk", "ESS tail"],
+        if info.name in drawn:
+            block, its_figures = drawn[info.name]
+            figures.extend(its_figures)
+        else:
+            block = analysis_diagnostics(inputs, info, trees.get(info.name), figures)
+        parts.append(block)
+    return section("diagnostics", "Sampler diagnostics", "\n".join(parts))
+
+
+def analysis_diagnostics(
+    inputs: ReportInputs, info: AnalysisInfo, tree: xr.DataTree | None, figures: list
+) -> str:
+    """One analysis' block of the diagnostics section (a note for an exact fit)."""
+    summary = inputs.summary
+    head = f"<h3><code>{esc(info.name)}</code></h3>"
+    if info.method == "exact":
+        return head + note("Exact posterior: no sampler, so no sampler diagnostics are needed.")
+    rows = summary[(summary["analysis"].astype(str) == info.name) & summary["r_hat"].notna()]
+    body = [_divergences(tree)]
+    body += [note(esc(message), "warn") for message in info.messages]
+    body.append(
+        table(
+            ["parameter", "R-hat", "ESS bulk", "ESS tail"],
+            [
                 [
-                    [
-                        f"<code>{esc(r['parameter'])}</code>",
-                        fmt(r["r_hat"], 3),
-                        fmt(r["ess_bulk"], 0),
-                        fmt(r["ess_tail"], 0),
-                    ]
-                    for _, r in rows.iterrows()
-                ],
-                numeric={1, 2, 3},
-                row_classes=["bad" if _bad(r) else "" for _, r in rows.iterrows()],
+                    f"<code>{esc(r['parameter'])}</code>",
+                    fmt(r["r_hat"], 3),
+                    fmt(r["ess_bulk"], 0),
+                    fmt(r["ess_tail"], 0),
+                ]
+                for _, r in rows.iterrows()
+            ],
+            numeric={1, 2, 3},
+            row_classes=["bad" if _bad(r) else "" for _, r in rows.iterrows()],
+        )
+    )
+    if tree is not None and "posterior" in tree.children:
+        names = model_parameters(
+            tree,
+            info,
+            [str(p) for p in summary.loc[summary["analysis"] == info.name, "parameter"]],
+        )
+        body.append(
+            figure(
+                trace_figure(f"trace-{info.name}", tree, info, names),
+                "Per-chain densities (left) and traces (right); divergent transitions are "
+                "marked on the traces. Chains should overlap and look like noise.",
+                figures,
             )
         )
-        if tree is not None and "posterior" in tree.children:
-            names = model_parameters(
-                tree,
-                info,
-                [str(p) for p in summary.loc[summary["analysis"] == info.name, "parameter"]],
+        body.append(
+            figure(
+                rank_figure(f"rank-{info.name}", tree, info, names),
+                "Rank plots: each chain's fractional ranks among all chains' draws, as the "
+                "difference of their ECDF from uniform. p is the multi-chain uniformity "
+                "test's p-value (Säilynoja et al.; arviz-plots' default): a small p, and "
+                "highlighted points, flag chains that disagree.",
+                figures,
             )
+        )
+        ppc = ppc_figure(f"ppc-{info.name}", tree, info, study_rows(inputs, info.name))
+        if ppc is None:
+            body.append(note("No posterior predictive draws stored: no predictive check.", "warn"))
+        else:
             body.append(
                 figure(
-                    trace_figure(f"trace-{info.name}", tree, info, names),
-                    "Per-chain densities (left) and traces (right); divergent transitions are "
-                    "marked on the traces. Chains should overlap and look like noise.",
+                    ppc,
+                    "Posterior predictive check: ECDF of the observed effects (dark) against "
+                    "replicated data sets (light), one panel per outcome in its own unit.",
                     figures,
                 )
             )
-            body.append(
-                figure(
-                    rank_figure(f"rank-{info.name}", tree, info, names),
-                    "Rank plots: each chain's fractional ranks among all chains' draws, as the "
-                    "difference of their ECDF from uniform. p is the multi-chain uniformity "
-                    "test's p-value (Säilynoja et al.; arviz-plots' default): a small p, and "
-                    "highlighted points, flag chains that disagree.",
-                    figures,
-                )
-            )
-            ppc = ppc_figure(f"ppc-{info.name}", tree, info, study_rows(inputs, info.name))
-            if ppc is None:
-                body.append(
-                    note("No posterior predictive draws stored: no predictive check.", "warn")
-                )
-            else:
-                body.append(
-                    figure(
-                        ppc,
-                        "Posterior predictive check: ECDF of the observed effects (dark) against "
-                        "replicated data sets (light), one panel per outcome in its own unit.",
-                        figures,
-                    )
-                )
-        parts.append(head + "".join(body))
-    return section("diagnostics", "Sampler diagnostics", "\n".join(parts))
+    return head + "".join(body)
 
 
 def summary_section(inputs: ReportInputs) -> str:

@@ -244,16 +244,31 @@ def test_uncertain_prepost_correlation_is_a_parameter(tmp_path):
     (directory / "outcomes.csv").write_text(
         "outcome,direction,prepost_r\npwv,lower_is_better,0.6\n"
     )
-    spec = AnalysisSpec(name="pwv", outcome="pwv", model="random_effects")
+    spec = AnalysisSpec(name="pwv", outcome="pwv", model="random_effects", method="mcmc")
     fixed = AnalysisSpec(
         name="pwv_fixed", outcome="pwv", model="random_effects", prepost_r_uncertain=False
     )
-    result = metak.fit(directory, config=[spec, fixed], seed=3)
+    auto = AnalysisSpec(name="pwv_exact", outcome="pwv", model="random_effects")
+    result = metak.fit(directory, config=[spec, fixed, auto], seed=3)
     uncertain = result.analyses["pwv"]
     assert uncertain.method == "mcmc" and "r_prepost" in uncertain.datatree["posterior"]
     assert result.analyses["pwv_fixed"].method == "exact"
     summary = uncertain.summary.set_index("parameter")
     reference = _posterior_over_r_by_quadrature(directory, spec)
+    # The default (auto) fits it on the exact path, r integrated by 12-node quadrature with
+    # r's posterior from the polynomial through the nodes: it must equal the 200-node
+    # reference (and a 2,000-point grid for r's quantiles) up to quadrature error.
+    exact = result.analyses["pwv_exact"]
+    assert exact.method == "exact" and exact.mcmc is None
+    rows = exact.summary.set_index("parameter")
+    assert rows.loc["r_prepost", "mean"] == pytest.approx(reference["r_mean"], abs=1e-5)
+    assert rows.loc["r_prepost", "sd"] == pytest.approx(reference["r_sd"], abs=1e-5)
+    for column in ("q2.5", "q50", "q97.5"):
+        assert rows.loc["r_prepost", column] == pytest.approx(reference[f"r_{column}"], abs=1e-3)
+    for column, key in (("mean", "mean"), ("sd", "mu_sd"), ("q2.5", "q2.5"), ("q97.5", "q97.5")):
+        assert rows.loc["mu", column] == pytest.approx(
+            reference[key], abs=1e-4 * reference["mu_sd"]
+        )
     # Independent truth: the exact posterior at each r on a Gauss-Legendre grid, weighted by
     # prior(r) p(y | r). The data do move r (a better fit with smaller variances), so the
     # interval may be narrower than at r fixed at the prior mean; it must match the quadrature.
@@ -302,7 +317,24 @@ def _posterior_over_r_by_quadrature(directory, spec) -> dict:
     )
     q025, q975 = mu.quantile(np.array([0.025, 0.975]))
     r_mean = float(weights @ r_grid)
+    # r's quantiles: its posterior density on a uniform grid (trapezoid CDF).
+    fine = np.linspace(0.0, 1.0, 2001)[1:-1]
+    log_density = np.array(
+        [
+            float(priors["r"].logpdf(r))
+            + fit_exact(
+                data.y, base + (r - r0) * slope, coef_priors=[priors["mu"]], tau_prior=priors["tau"]
+            ).log_marginal_likelihood
+            for r in fine
+        ]
+    )
+    density = np.exp(log_density - log_density.max())
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(fine))])
+    r_q = np.interp([0.025, 0.5, 0.975], cdf / cdf[-1], fine)
     return {
+        "r_q2.5": r_q[0],
+        "r_q50": r_q[1],
+        "r_q97.5": r_q[2],
         "r_mean": r_mean,
         "r_sd": float(np.sqrt(weights @ r_grid**2 - r_mean**2)),
         "mean": mu.mean,

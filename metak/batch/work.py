@@ -24,10 +24,11 @@ from metak.batch.reviews import Reviews, first_problems
 from metak.batch.seeds import review_seed
 from metak.batch.table import REVIEW_ID
 from metak.errors import MetakError
-from metak.fitting.exact_engine import exact_summary, fit_exact_analysis
+from metak.fitting.exact_engine import exact_summary
 from metak.fitting.method import choose_method
 from metak.fitting.summaries import SUMMARY_COLUMNS
 from metak.robustness.assess import assess_robustness
+from metak.robustness.package import fit_on_exact_path
 from metak.spec import AnalysisSpec, Settings
 
 __all__ = [
@@ -117,14 +118,14 @@ def _fit(spec, data, method, settings, seed, keep, timings):
     ``keep``: a whole result is needed (posterior files, robustness checks); without, an exact
     analysis gives its summary rows only (no draws) and an MCMC one draws no prior.
     """
-    if method == "exact" and not keep:
+    if method == "exact" and not keep and not data.has_uncertain_r:
         start = time.perf_counter()
         summary, _, _ = exact_summary(spec, data)
         timings["exact"] += time.perf_counter() - start
         return summary, None
-    if method == "exact":
+    if method == "exact":  # r integrated when uncertain: its summary comes with the draws
         start = time.perf_counter()
-        result = fit_exact_analysis(spec, data, settings, seed)
+        result = fit_on_exact_path(spec, data, settings, seed)
         timings["exact"] += time.perf_counter() - start
         return result.summary, result
     # PyMC is imported on the worker when the first MCMC analysis comes, not before.

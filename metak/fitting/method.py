@@ -21,13 +21,17 @@ _NON_COEFFICIENT_PRIORS = ("tau", "nu", "r", "moderator_sd", *BIAS_PRIOR_KEYS)
 def exact_possible(spec: AnalysisSpec, data: AnalysisData) -> bool:
     """Whether the analysis has an exact posterior (:mod:`metak.exact`).
 
-    True for random effects and meta-regressions with normal coefficient priors, nothing to
-    impute and no uncertain pre-post correlation.
+    True for random effects and meta-regressions with normal coefficient priors and nothing to
+    impute. An uncertain pre-post correlation is integrated out by quadrature over its prior
+    (:func:`metak.robustness.package.fit_exact_r_analysis`), which needs that prior within
+    [-1, 1].
     """
+    r_prior = spec.priors.get("r")
+    r_ok = r_prior is None or (-1.0 <= r_prior.bounds[0] and r_prior.bounds[1] <= 1.0)
     return (
         spec.model in ("random_effects", "meta_regression")
         and not data.needs_imputation
-        and not data.has_uncertain_r
+        and (r_ok or not data.has_uncertain_r)
         and all(
             prior.family == "normal"
             for key, prior in spec.priors.items()
@@ -50,8 +54,8 @@ def choose_method(spec: AnalysisSpec, data: AnalysisData) -> str:
             raise ConfigError(
                 f'analysis {spec.name!r}: method = "exact" needs a random_effects or '
                 "meta_regression model with normal coefficient priors, no imputed moderators "
-                "and no uncertain pre-post correlation; "
-                'fix: use method = "auto" or "mcmc", or set prepost_r_uncertain = false'
+                "and a pre-post correlation prior within [-1, 1]; "
+                'fix: use method = "auto" or "mcmc", or change the priors'
             )
         return "exact"
     if spec.method == "mcmc":

@@ -21,13 +21,13 @@ from metak.derive import EffectsResult, compute_effects
 from metak.errors import ConfigError
 from metak.fitting.data import build_analysis_data
 from metak.fitting.deficiency import COMPLETE_CASE_SUFFIX, complete_case_spec
-from metak.fitting.exact_engine import fit_exact_analysis
 from metak.fitting.memory import check_memory
 from metak.fitting.method import choose_method
 from metak.fitting.parallel import default_jobs, run_mcmc_jobs
 from metak.fitting.result import AnalysisResult, FitResult
 from metak.records import StudyRecords
 from metak.robustness.assess import assess_robustness
+from metak.robustness.package import fit_on_exact_path
 from metak.spec import METHODS, AnalysisSpec, QuestionSpec, Settings, check_questions
 
 __all__ = ["run_analyses", "CLAIMS_NAME"]
@@ -202,7 +202,7 @@ def run_analyses(
         seed = settings.seed + offsets[spec.name]
         if chosen == "exact":
             start = time.perf_counter()
-            result = fit_exact_analysis(spec, data, settings, seed)
+            result = fit_on_exact_path(spec, data, settings, seed)
             results[spec.name] = replace(result, seconds=time.perf_counter() - start)
         else:
             mcmc_jobs.append((spec.name, spec, data, seed))

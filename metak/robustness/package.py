@@ -7,13 +7,18 @@ mixtures: coefficients and ``theta_new`` as normal mixtures, ``tau``/``tau2``/``
 nodes' tau grids. The posterior file holds independent draws (node by its posterior weight, then
 the node's exact draw), laid out as the exact engine lays out its own; the study table's
 shrunken estimates come from those draws (as for MCMC fits). r itself is integrated out and not
-stored. Analyses without r go through the exact engine itself
-(:func:`metak.fitting.exact_engine.fit_exact_analysis`).
+stored; its posterior is summarised from the nodes (``r_prepost``, :func:`r_posterior`).
+
+The same layout serves an analysis itself whose pre-post correlation is uncertain
+(:func:`fit_exact_r_analysis`): it has an exact posterior too, so ``fit`` and ``batch`` fit it on
+the exact path (:func:`fit_on_exact_path`) instead of by MCMC. Analyses without r go through the
+exact engine itself (:func:`metak.fitting.exact_engine.fit_exact_analysis`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -28,14 +33,30 @@ from metak.fitting.deficiency import (
     level_values,
 )
 from metak.fitting.design import coefficient_names, design_matrix, within_variance
-from metak.fitting.exact_engine import EXACT_CHAINS, few_studies_warning
+from metak.fitting.exact_engine import (
+    EXACT_CHAINS,
+    EXACT_DRAWS_MIN,
+    few_studies_warning,
+    fit_exact_analysis,
+)
 from metak.fitting.package import build_datatree, study_table
+from metak.fitting.prior_choice import priors_in_force
 from metak.fitting.result import AnalysisResult, ExactInfo
 from metak.fitting.summaries import SUMMARY_COLUMNS, probability_row, summary_row
-from metak.robustness.problem import MIXTURE_THIN, Problem, VariantFit, combine_mixtures
-from metak.spec import AnalysisSpec
+from metak.robustness.problem import (
+    MIXTURE_THIN,
+    Problem,
+    VariantFit,
+    combine_mixtures,
+    fit_variant,
+    problem_of,
+)
+from metak.spec import AnalysisSpec, Settings
 
-__all__ = ["package_mixture"]
+__all__ = ["package_mixture", "fit_exact_r_analysis", "fit_on_exact_path", "r_posterior"]
+
+# Points of the grid on which r's posterior density is integrated (its CDF, mean and SD).
+_R_GRID = 4001
 
 
 def _row(analysis: str, name: str, mean, sd, q) -> dict:
@@ -158,6 +179,42 @@ def _draws(problem: Problem, fit: VariantFit, data, n: int, rng: np.random.Gener
     return coef, tau, theta_new, v, X
 
 
+def r_posterior(problem: Problem, fit: VariantFit) -> tuple[float, float, np.ndarray]:
+    """Mean, SD and 2.5/50/97.5 % quantiles of the pre-post correlation r given the data.
+
+    ``p(r | y)`` is proportional to ``p(r) p(y | r)``. ``log p(y | r)`` is smooth in r and
+    known exactly at the quadrature nodes the fit kept: it is interpolated there by the
+    polynomial through those nodes (Gauss-Legendre nodes keep that well conditioned), the exact
+    log prior is added on a fine grid over the prior's support, and the density is integrated
+    there (trapezoid rule). With one node left, r is that node's value.
+
+    Returns
+    -------
+    tuple of (float, float, numpy.ndarray)
+        Mean, SD and the three quantiles.
+    """
+    r_all, log_w_all = problem.r_nodes()
+    keep = np.array([int(np.argmin(np.abs(r_all - r))) for r in fit.r])
+    log_lik = fit.log_node - log_w_all[keep]  # log p(y | r) at the kept nodes
+    if fit.r.size == 1:
+        value = float(fit.r[0])
+        return value, 0.0, np.full(3, value)
+    lo, hi = problem.r_prior.bounds
+    grid = np.linspace(lo, hi, _R_GRID)
+    fitted = np.polynomial.Legendre.fit(fit.r, log_lik, deg=fit.r.size - 1, domain=[lo, hi])
+    with np.errstate(divide="ignore"):
+        log_density = fitted(grid) + problem.r_prior.logpdf(grid)
+    density = np.exp(log_density - np.max(log_density[np.isfinite(log_density)]))
+    density[~np.isfinite(density)] = 0.0
+    steps = np.diff(grid)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * steps)])
+    total = cdf[-1]
+    mean = float(np.trapezoid(density * grid, grid)) / total
+    second = float(np.trapezoid(density * grid**2, grid)) / total
+    quantiles = np.interp([0.025, 0.5, 0.975], cdf / total, grid)
+    return mean, math.sqrt(max(second - mean**2, 0.0)), quantiles
+
+
 def package_mixture(
     problem: Problem,
     fit: VariantFit,
@@ -166,6 +223,7 @@ def package_mixture(
     priors: dict,
     seed: int,
     n_draws: int,
+    r_summary: bool = False,
 ) -> AnalysisResult:
     """An ``exact_r`` fit as an :class:`~metak.fitting.result.AnalysisResult`.
 
@@ -183,6 +241,9 @@ def package_mixture(
         Seed of the stored draws.
     n_draws : int
         Draws stored (rounded up to a multiple of the exact engine's chains).
+    r_summary : bool
+        Add the posterior of r as the summary row ``r_prepost`` (an analysis itself, as its
+        MCMC fit reports it; the bias checks' derived analyses leave it to their analysis).
 
     Returns
     -------
@@ -193,6 +254,11 @@ def package_mixture(
     s2 = typical_within_variance(within_variance(data), design_matrix(data))
     labels = coefficient_names(data)
     summary = _summary(spec, fit, s2, labels, data.direction)
+    if r_summary:
+        mean, sd, q = r_posterior(problem, fit)
+        row = _row(spec.name, "r_prepost", mean, sd, tuple(float(x) for x in q))
+        summary = pd.concat([summary, pd.DataFrame([row], columns=SUMMARY_COLUMNS)])
+        summary = summary.reset_index(drop=True)
     coef, tau, theta_new, v, X = _draws(problem, fit, data, n, rng)
     fitted = np.einsum("nkp,np->nk", X, coef)
     shrink = tau[:, None] ** 2 / (tau[:, None] ** 2 + v)
@@ -243,3 +309,60 @@ def package_mixture(
             tau_mode=_tau_mode(fit), log_marginal_likelihood=fit.log_marginal_likelihood
         ),
     )
+
+
+def fit_exact_r_analysis(
+    spec: AnalysisSpec, data: AnalysisData, settings: Settings, seed: int
+) -> AnalysisResult:
+    """Exact posterior of an analysis whose pre-post correlation r is uncertain.
+
+    r is integrated out by quadrature over its prior (:mod:`metak.robustness.problem`), each
+    node an exact fit; the result is laid out as the exact engine's, with ``r_prepost``.
+
+    Parameters
+    ----------
+    spec, data : AnalysisSpec, AnalysisData
+        The analysis and its data (:func:`metak.fitting.method.exact_possible` must hold).
+    settings : Settings
+        ``draws * chains`` exact draws are stored, at least ``EXACT_DRAWS_MIN``.
+    seed : int
+        Seed of the stored draws.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    problem, why = problem_of(spec, data)
+    if problem is None or problem.r_prior is None:
+        raise ValueError(f"analysis {spec.name!r} has no exact posterior over r ({why})")
+    priors, uisd_note = priors_in_force(spec, data)
+    draws = max(EXACT_DRAWS_MIN, settings.draws * settings.chains)
+    result = package_mixture(
+        problem, fit_variant(problem), spec, data, priors, seed, draws, r_summary=True
+    )
+    if uisd_note:
+        result = replace(result, warnings=(uisd_note, *result.warnings))
+    return result
+
+
+def fit_on_exact_path(
+    spec: AnalysisSpec, data: AnalysisData, settings: Settings, seed: int
+) -> AnalysisResult:
+    """The exact fit of an analysis: the exact engine, or r integrated when it is uncertain.
+
+    Parameters
+    ----------
+    spec, data : AnalysisSpec, AnalysisData
+        The analysis and its data (:func:`metak.fitting.method.exact_possible` must hold).
+    settings : Settings
+        Draws stored (see the two engines).
+    seed : int
+        Seed of the stored draws.
+
+    Returns
+    -------
+    AnalysisResult
+    """
+    if data.has_uncertain_r:
+        return fit_exact_r_analysis(spec, data, settings, seed)
+    return fit_exact_analysis(spec, data, settings, seed)

@@ -31,6 +31,7 @@ from metak.exact import (
     fit_common_effect,
     fit_exact,
 )
+from metak.fitting.data import AnalysisData
 from metak.fitting.design import (
     PREPOST_VARIANCE_FLOOR,
     coefficient_names,
@@ -42,7 +43,7 @@ from metak.fitting.prior_choice import outcome_unit_sd, priors_in_force
 from metak.fitting.result import AnalysisResult
 from metak.priors import Prior
 from metak.robustness.effect import answer_direction
-from metak.spec import BIAS_PRIOR_KEYS
+from metak.spec import BIAS_PRIOR_KEYS, AnalysisSpec
 
 __all__ = [
     "R_NODES",
@@ -54,6 +55,7 @@ __all__ = [
     "Variant",
     "VariantFit",
     "problem_for",
+    "problem_of",
     "fit_variant",
     "Fits",
     "combine_mixtures",
@@ -228,24 +230,30 @@ def _bias_priors(spec, data) -> dict[str, Prior]:
 
 
 def problem_for(result: AnalysisResult) -> tuple[Problem | None, str]:
-    """The exact problem of a fitted analysis, or ``(None, why not)``.
+    """The exact problem of a fitted analysis, or ``(None, why not)`` (:func:`problem_of`)."""
+    return problem_of(result.spec, result.data)
+
+
+def problem_of(spec: AnalysisSpec, data: AnalysisData) -> tuple[Problem | None, str]:
+    """The exact problem of an analysis on its data, or ``(None, why not)``.
 
     Random-effects models and meta-regressions with normal coefficient priors and nothing to
-    impute qualify, whichever engine fitted them: an uncertain pre-post correlation is integrated
+    impute qualify, whichever engine fits them: an uncertain pre-post correlation is integrated
     by quadrature (``method = "exact_r"``). Robust, joint and imputing models have no exact
     marginal likelihood.
 
     Parameters
     ----------
-    result : metak.fitting.result.AnalysisResult
-        The fitted analysis.
+    spec : metak.spec.AnalysisSpec
+        The analysis.
+    data : metak.fitting.data.AnalysisData
+        Its data.
 
     Returns
     -------
     tuple of (Problem or None, str)
         The problem and ``""``, or None and the reason (one phrase, for the files and report).
     """
-    spec, data = result.spec, result.data
     if spec.model not in ("random_effects", "meta_regression"):
         return None, f"{spec.model} model: no exact marginal likelihood"
     if data.needs_imputation:

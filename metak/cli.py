@@ -458,6 +458,11 @@ def run() -> NoReturn:
     SystemExit
         Always, with the exit code of :func:`main`.
     """
+    # Most of a command's heap is the modules it imports, alive until the process ends. Python's
+    # default thresholds (700, 10, 10) make a small exact fit run 40 middle and 3 full collections
+    # over them (0.2 s) that find next to nothing; young garbage is still collected, every 50,000
+    # allocations instead of every 700 (0.08 s in all).
+    gc.set_threshold(50_000, 20, 10)
     code = main()
     # The process ends now. Interpreter shutdown runs full garbage collections over everything a
     # fit imported (about 2,000 modules: pandas, xarray, scipy, matplotlib), 0.5 s that frees

@@ -143,9 +143,15 @@ def test_with_the_correlation_integrated_the_summary_is_the_exact_mixture(tmp_pa
         records, [spec], Settings(draws=200, tune=200), effects=compute_effects(records)
     )
     base = result.analyses["chg"]
-    assert base.method == "mcmc"  # the analysis itself needs MCMC for r ...
     problem, _ = problem_for(base)
-    assert problem.method == "exact_r"  # ... the checks integrate r exactly
+    assert problem.method == "exact_r"  # r integrated exactly, by the checks ...
+    # ... and by the analysis itself: its rows are the same mixture's.
+    assert base.method == "exact" and base.mcmc is None
+    own = Fits(problem)().coef("mu")
+    rows = base.summary.set_index("parameter")
+    assert rows.loc["mu", "mean"] == pytest.approx(own.mean, rel=1e-12)
+    assert rows.loc["mu", "q2.5"] == pytest.approx(own.quantile(0.025), rel=1e-9)
+    assert 0 < rows.loc["r_prepost", "sd"] < 0.2  # the beta(6, 4) prior's SD is 0.15
     pet = result.analyses["chg_pet"]
     summary = pet.summary.set_index("parameter")
     mixture = Fits(problem)(Variant(bias="pet")).coef("mu")

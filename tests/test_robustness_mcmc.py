@@ -76,7 +76,12 @@ def test_integrating_the_correlation_reproduces_the_mcmc_fit(tmp_path):
     # r by quadrature. Same model, two methods: the pooled effect must agree within Monte Carlo
     # error of the sample (4 MCSE, MCSE = sd / sqrt(bulk ESS)).
     records = metak.load_studies(write_change_records(tmp_path / "change", k=5), provenance="off")
-    spec = AnalysisSpec(name="chg", outcome="score", robustness=RobustnessSpec(averaging=False))
+    spec = AnalysisSpec(
+        name="chg",
+        outcome="score",
+        method="mcmc",  # the default now integrates r exactly too; here PyMC samples it
+        robustness=RobustnessSpec(averaging=False),
+    )
     settings = Settings(draws=2000, tune=1000, chains=2, seed=4, target_accept=0.95, jobs=1)
     result = run_analyses(records, [spec], settings, effects=compute_effects(records))
     sampled = result.analyses["chg"].summary.set_index("parameter").loc["mu"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from metak.effects import (
 from metak.errors import ConfigError, InputError
 from metak.fitting.data import build_analysis_data
 from metak.fitting.method import choose_method
+from metak.priors import parse_prior
 from metak.spec import AnalysisSpec, DeficiencySpec
 from tests.conftest import REPO
 from tests.test_derive import _arm, _records
@@ -266,7 +268,12 @@ def test_an_arm_analysis_keeps_conversion_variance_and_uncertain_r():
     assert data.row_label == ("S1", "S2")
     assert data.v_conversion[0] > 0 and data.v_conversion[1] == 0
     assert np.isfinite(data.dvi_dr[0]) and np.isnan(data.dvi_dr[1])
-    assert data.has_uncertain_r and choose_method(spec, data) == "mcmc"
+    # r is a parameter; the exact path integrates it (beta(6, 4) lies within [-1, 1]) ...
+    assert data.has_uncertain_r and choose_method(spec, data) == "exact"
+    # ... unless MCMC is asked for, or r's prior reaches beyond [-1, 1].
+    assert choose_method(replace(spec, method="mcmc"), data) == "mcmc"
+    wide = replace(spec, priors={**spec.priors, "r": parse_prior("normal(0.6, 1)")})
+    assert choose_method(wide, data) == "mcmc"
     fixed = AnalysisSpec(name="fixed", outcome="y", arm="treatment", prepost_r_uncertain=False)
     fixed_data = build_analysis_data(pd.DataFrame(columns=EFFECT_COLUMNS), records, fixed)
     assert choose_method(fixed, fixed_data) == "exact"

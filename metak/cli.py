@@ -30,6 +30,11 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
+def _add_jobs(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """The ``--jobs N`` option (range checked as the ``jobs`` setting), with its command's help."""
+    parser.add_argument("--jobs", type=_setting("jobs"), default=None, metavar="N", help=help_text)
+
+
 def _setting(name: str, limits: tuple[int, int] | None = None):
     """An argparse type for a whole-number setting: ASCII digits only, within its range."""
     low, high = limits or SETTINGS_LIMITS[name]
@@ -127,12 +132,9 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         help="force the exact path or MCMC for every analysis (default: per analysis, auto)",
     )
-    fit.add_argument(
-        "--jobs",
-        type=_setting("jobs"),
-        default=None,
-        metavar="N",
-        help="MCMC analyses fitted at once in worker processes (default: one per core; "
+    _add_jobs(
+        fit,
+        "MCMC analyses fitted at once in worker processes (default: one per core; "
         "1 = one after the other); results are the same either way",
     )
     fit.add_argument("--quiet", action="store_true", help="no progress output")
@@ -157,13 +159,7 @@ def _build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--tune", type=_setting("tune"), default=None, help="tuning steps (MCMC)")
     batch.add_argument("--chains", type=_setting("chains"), default=None, help="chains (MCMC)")
     batch.add_argument("--method", choices=METHODS, default=None, help="force exact or MCMC")
-    batch.add_argument(
-        "--jobs",
-        type=_setting("jobs"),
-        default=None,
-        metavar="N",
-        help="worker processes of the embedded cluster (default: one per core)",
-    )
+    _add_jobs(batch, "worker processes of the embedded cluster (default: one per core)")
     batch.add_argument(
         "--scheduler",
         default=None,
@@ -193,12 +189,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="build the report even from files changed since `fit` wrote them (it says which)",
     )
-    report.add_argument(
-        "--jobs",
-        type=_setting("jobs"),
-        default=None,
-        metavar="N",
-        help="processes to draw with (default: 2 on a machine with 2 or more cores; 1 = one); "
+    _add_jobs(
+        report,
+        "processes to draw with (default: 2 on a machine with 2 or more cores; 1 = one); "
         "the report is the same either way",
     )
     return parser

@@ -13,6 +13,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from metak.fitting.data import AnalysisData
+    from metak.priors import Prior
 
 __all__ = [
     "coefficient_names",
@@ -20,7 +21,17 @@ __all__ = [
     "within_variance",
     "PREPOST_VARIANCE_FLOOR",
     "prepost_r_terms",
+    "r_prior_integrable",
 ]
+
+
+def r_prior_integrable(prior: Prior | None) -> bool:
+    """True when a pre-post correlation prior lies within [-1, 1] (or there is none).
+
+    Only then can the exact path integrate r over its prior's support by quadrature.
+    """
+    return prior is None or (-1.0 <= prior.bounds[0] and prior.bounds[1] <= 1.0)
+
 
 # Floor on a row's within-study variance when the pre-post correlation moves it (fraction of the
 # variance at the assumed correlation): keeps the likelihood proper at extreme correlations.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from metak.errors import ConfigError
+from metak.fitting.design import r_prior_integrable
 from metak.spec import BIAS_PRIOR_KEYS
 
 if TYPE_CHECKING:
@@ -26,12 +27,10 @@ def exact_possible(spec: AnalysisSpec, data: AnalysisData) -> bool:
     (:func:`metak.robustness.package.fit_exact_r_analysis`), which needs that prior within
     [-1, 1].
     """
-    r_prior = spec.priors.get("r")
-    r_ok = r_prior is None or (-1.0 <= r_prior.bounds[0] and r_prior.bounds[1] <= 1.0)
     return (
         spec.model in ("random_effects", "meta_regression")
         and not data.needs_imputation
-        and (r_ok or not data.has_uncertain_r)
+        and (r_prior_integrable(spec.priors.get("r")) or not data.has_uncertain_r)
         and all(
             prior.family == "normal"
             for key, prior in spec.priors.items()

@@ -37,6 +37,7 @@ from metak.fitting.design import (
     coefficient_names,
     design_matrix,
     prepost_r_terms,
+    r_prior_integrable,
     within_variance,
 )
 from metak.fitting.prior_choice import outcome_unit_sd, priors_in_force
@@ -265,7 +266,7 @@ def problem_of(spec: AnalysisSpec, data: AnalysisData) -> tuple[Problem | None, 
         return None, "a coefficient prior is not normal: no exact marginal likelihood"
     slope, r0 = prepost_r_terms(data)
     r_prior = priors.get("r") if data.has_uncertain_r else None
-    if r_prior is not None and not (-1.0 <= r_prior.bounds[0] and r_prior.bounds[1] <= 1.0):
+    if not r_prior_integrable(r_prior):
         return None, f"pre-post correlation prior {r_prior} reaches beyond [-1, 1]"
     problem = Problem(
         analysis=spec.name,

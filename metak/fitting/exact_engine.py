@@ -36,6 +36,7 @@ __all__ = [
     "EXACT_DRAWS_MIN",
     "EXACT_CHAINS",
     "few_studies_warning",
+    "stored_draws",
 ]
 
 # Exact draws stored per analysis: enough that draw-based claim probabilities have a Monte
@@ -45,6 +46,16 @@ EXACT_DRAWS_MIN = 16000
 EXACT_CHAINS = 4
 # Below this many studies tau is poorly identified and the result leans on its prior.
 FEW_STUDIES = 5
+
+
+def stored_draws(settings: Settings, draws: int | None = None) -> int:
+    """Exact draws an analysis stores, a multiple of :data:`EXACT_CHAINS`.
+
+    ``draws`` when given, else the settings' ``draws * chains`` and at least
+    :data:`EXACT_DRAWS_MIN`; rounded up.
+    """
+    wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
+    return EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
 
 
 def few_studies_warning(n_studies: int) -> str | None:
@@ -241,8 +252,7 @@ def fit_exact_analysis(
     table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
     tree = None
     if posterior:
-        wanted = max(EXACT_DRAWS_MIN, settings.draws * settings.chains) if draws is None else draws
-        n_draws = EXACT_CHAINS * math.ceil(wanted / EXACT_CHAINS)
+        n_draws = stored_draws(settings, draws)
         tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
     return AnalysisResult(
         spec=spec,

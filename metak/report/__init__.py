@@ -38,10 +38,10 @@ from metak.report.sections import (
     regression_section,
 )
 from metak.report.tables import (
-    analysis_diagnostics,
     banner,
     claims_section,
     claims_summary,
+    diagnostics_blocks,
     diagnostics_section,
     modified_banner,
     summary_section,
@@ -122,14 +122,8 @@ def render_report(
             drawn = {}
             if background is not None:
                 # The parent's share of the diagnostics blocks, while the child draws its own.
-                for name in mcmc:
-                    if name not in background.names:
-                        own: list = []
-                        block = analysis_diagnostics(
-                            inputs, inputs.analyses[name], trees[name], own
-                        )
-                        drawn[name] = (block, own)
-                drawn |= background.collect()
+                ours = [name for name in mcmc if name not in background.names]
+                drawn = diagnostics_blocks(inputs, ours, trees) | background.collect()
             parts.append(diagnostics_section(inputs, trees, figures, drawn))
             parts += [summary_section(inputs), claims_section(inputs)]
         finally:

@@ -118,16 +118,11 @@ def start_diagnostics(
 
 def _draw(results_dir: Path, names: list[str]) -> dict[str, tuple[str, list]]:
     from metak.report.inputs import load_inputs, open_posterior
-    from metak.report.tables import analysis_diagnostics
+    from metak.report.tables import diagnostics_blocks
 
     inputs = load_inputs(results_dir)
-    drawn = {}
-    for name in names:
-        info = inputs.analyses[name]
-        tree = open_posterior(inputs.posterior_path(name), name)
-        figures: list = []
-        drawn[name] = (analysis_diagnostics(inputs, info, tree, figures), figures)
-    return drawn
+    trees = {name: open_posterior(inputs.posterior_path(name), name) for name in names}
+    return diagnostics_blocks(inputs, names, trees)
 
 
 if __name__ == "__main__":

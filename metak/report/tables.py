@@ -30,6 +30,7 @@ __all__ = [
     "modified_banner",
     "diagnostics_section",
     "analysis_diagnostics",
+    "diagnostics_blocks",
     "summary_section",
     "claims_counts",
     "claims_summary",
@@ -143,6 +144,21 @@ def diagnostics_section(
             block = analysis_diagnostics(inputs, info, trees.get(info.name), figures)
         parts.append(block)
     return section("diagnostics", "Sampler diagnostics", "\n".join(parts))
+
+
+def diagnostics_blocks(
+    inputs: ReportInputs, names: Sequence[str], trees: dict
+) -> dict[str, tuple[str, list]]:
+    """The diagnostics blocks of these analyses, ``{name: (html, figures)}``.
+
+    Each block with its own figures, as :func:`diagnostics_section` takes them (``drawn``).
+    """
+    drawn = {}
+    for name in names:
+        figures: list = []
+        block = analysis_diagnostics(inputs, inputs.analyses[name], trees.get(name), figures)
+        drawn[name] = (block, figures)
+    return drawn
 
 
 def analysis_diagnostics(

@@ -35,9 +35,9 @@ from metak.fitting.deficiency import (
 from metak.fitting.design import coefficient_names, design_matrix, within_variance
 from metak.fitting.exact_engine import (
     EXACT_CHAINS,
-    EXACT_DRAWS_MIN,
     few_studies_warning,
     fit_exact_analysis,
+    stored_draws,
 )
 from metak.fitting.package import build_datatree, study_table
 from metak.fitting.prior_choice import priors_in_force
@@ -324,7 +324,8 @@ def fit_exact_r_analysis(
     spec, data : AnalysisSpec, AnalysisData
         The analysis and its data (:func:`metak.fitting.method.exact_possible` must hold).
     settings : Settings
-        ``draws * chains`` exact draws are stored, at least ``EXACT_DRAWS_MIN``.
+        Exact draws stored as the exact engine stores them
+        (:func:`~metak.fitting.exact_engine.stored_draws`).
     seed : int
         Seed of the stored draws.
 
@@ -336,9 +337,8 @@ def fit_exact_r_analysis(
     if problem is None or problem.r_prior is None:
         raise ValueError(f"analysis {spec.name!r} has no exact posterior over r ({why})")
     priors, uisd_note = priors_in_force(spec, data)
-    draws = max(EXACT_DRAWS_MIN, settings.draws * settings.chains)
     result = package_mixture(
-        problem, fit_variant(problem), spec, data, priors, seed, draws, r_summary=True
+        problem, fit_variant(problem), spec, data, priors, seed, stored_draws(settings), True
     )
     if uisd_note:
         result = replace(result, warnings=(uisd_note, *result.warnings))

@@ -20,7 +20,7 @@ from metak.fitting.orchestrator import run_analyses
 from metak.priors import parse_prior
 from metak.robustness.leave_one_out import leave_one_out
 from metak.robustness.problem import BASE, fit_variant
-from metak.robustness.psis import psis, psis_left_out
+from metak.robustness.psis import EXACT_PSIS_DRAWS, exact_psis, psis, psis_left_out
 from metak.spec import AnalysisSpec, RobustnessSpec, Settings
 from tests.bcg_records import write_contrast_records
 from tests.conftest import REFERENCE
@@ -165,3 +165,22 @@ def test_psis_left_out_posteriors_agree_with_the_exact_ones(tmp_path):
         assert answer.sd == pytest.approx(truth.sd, rel=0.1)
         checked += 1
     assert checked >= 10
+
+
+@pytest.mark.parametrize("case", ["bcg", "uncertain r"])
+def test_psis_from_fresh_exact_draws_agrees_with_the_exact_predictive_densities(case):
+    # The exact checks' PSIS draws its own independent draws from the exact posterior (a mixture
+    # over the quadrature nodes of r when r is a parameter), not the posterior file's.
+    problem = reference_problem("bcg_logRR") if case == "bcg" else _correlation_problem()
+    fit = fit_variant(problem)
+    exact = leave_one_out(problem, fit)
+    approx = exact_psis(problem, fit, seed=5)
+    assert approx.studies == problem.labels
+    assert approx.log_weights.shape == (problem.k, EXACT_PSIS_DRAWS)
+    good = approx.pareto_k < approx.good_k
+    assert good.sum() >= min(10, problem.k)
+    exact_elpd = np.array([item.elpd for item in exact])
+    assert np.all(np.abs(approx.elpd_i[good] - exact_elpd[good]) < PSIS_TOLERANCE)
+    # Seeded: the same seed gives the same draws, another seed other draws.
+    assert np.array_equal(exact_psis(problem, fit, seed=5).elpd_i, approx.elpd_i)
+    assert not np.array_equal(exact_psis(problem, fit, seed=6).elpd_i, approx.elpd_i)

@@ -112,12 +112,15 @@ class _Review:
         }
 
 
-def _fit(spec, data, method, settings, seed, keep, timings):
+def _fit(spec, data, method, settings, seed, posterior, timings):
     """``(summary, result or None)`` of one analysis of one review.
 
-    ``keep``: a whole result is needed (posterior files, robustness checks); without, an exact
-    analysis gives its summary rows only (no draws) and an MCMC one draws no prior.
+    ``posterior``: the posterior files are wanted. A result is kept for them and for the
+    robustness checks; an exact analysis with neither gives its summary rows only, and one
+    checked without posterior files gets no draws (the checks draw their own from the exact
+    posterior). An MCMC analysis draws its prior only for the files or the checks.
     """
+    keep = posterior or spec.robustness.enabled
     if method == "exact" and not keep and not data.has_uncertain_r:
         start = time.perf_counter()
         summary, _, _ = exact_summary(spec, data)
@@ -125,7 +128,7 @@ def _fit(spec, data, method, settings, seed, keep, timings):
         return summary, None
     if method == "exact":  # r integrated when uncertain: its summary comes with the draws
         start = time.perf_counter()
-        result = fit_on_exact_path(spec, data, settings, seed)
+        result = fit_on_exact_path(spec, data, settings, seed, posterior=posterior)
         timings["exact"] += time.perf_counter() - start
         return result.summary, result
     # PyMC is imported on the worker when the first MCMC analysis comes, not before.
@@ -154,10 +157,9 @@ def _fit_review(task: ChunkTask, review: _Review, rows: pd.DataFrame, out: _Chun
         except MetakError as err:
             review.worse("bad_input", str(err))
             continue
-        keep = task.posterior or spec.robustness.enabled
         try:
             summary, result = _fit(
-                spec, data, method, task.settings, seed + position, keep, out.timings
+                spec, data, method, task.settings, seed + position, task.posterior, out.timings
             )
         except Exception as err:  # noqa: BLE001 - one review's failure never stops the batch
             review.worse("error", f"analysis {spec.name!r}: {type(err).__name__}: {err}")

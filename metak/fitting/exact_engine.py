@@ -262,6 +262,7 @@ def fit_exact_analysis(
         study_table=table,
         datatree=tree,
         priors={key: str(value) for key, value in priors.items()},
+        seed=seed,
         converged=True,
         warnings=warnings,
         exact=info,

@@ -71,6 +71,9 @@ class AnalysisResult:
     # posterior files, where its summary rows are all that is kept).
     datatree: xr.DataTree | None
     priors: dict[str, str]  # parameter -> prior text actually used
+    # The analysis' seed: of its stored draws (``metak_seed`` of its posterior file) and of its
+    # robustness checks' own draws, also when it was fitted without a posterior file.
+    seed: int = 0
     converged: bool = True
     messages: tuple[str, ...] = ()  # diagnostics gate messages
     warnings: tuple[str, ...] = ()

@@ -49,10 +49,6 @@ class RobustnessOutcome:
     tables: RobustnessTables
 
 
-def _seed(result) -> int:
-    return int(result.datatree.attrs.get("metak_seed", 0))
-
-
 def _statements(claims: pd.DataFrame | None, name: str) -> dict:
     if claims is None or claims.empty:
         return {}
@@ -91,10 +87,10 @@ def _assess_one(result, settings, claims, progress, posterior) -> Assessment:
     statements = _statements(claims, result.spec.name)
     selection = None
     if switches.selection:
-        selection = selection_analysis(result, settings, _seed(result), progress)
+        selection = selection_analysis(result, settings, result.seed, progress)
     if problem is not None:
         return assess_exact(
-            result, problem, settings, _seed(result), statements, selection, posterior
+            result, problem, settings, result.seed, statements, selection, posterior
         )
     return assess_draws(result, reason, statements, selection)
 

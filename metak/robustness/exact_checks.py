@@ -17,7 +17,7 @@ from metak.robustness.bias import bias_analysis, identified
 from metak.robustness.effect import answer_from_mixture
 from metak.robustness.leave_one_out import leave_one_out
 from metak.robustness.problem import BASE, Fits, Problem, Variant
-from metak.robustness.psis import psis
+from metak.robustness.psis import exact_psis
 from metak.robustness.selection import SelectionFit, add_selection
 from metak.robustness.sensitivity import exact_rows
 from metak.robustness.verdicts import Check
@@ -170,7 +170,7 @@ def assess_exact(
             size, label = max(shifts)
             extra |= {"most_influential": label, "max_shift_sd": size}
         if left:  # PSIS-LOO needs something to leave out too
-            tree_psis = psis(result.datatree)
+            tree_psis = exact_psis(problem, base_fit, seed)
             out.loo.extend(tree_psis.rows(problem.analysis, [item.elpd for item in left]))
             out.psis[problem.analysis] = tree_psis.elpd_data
     else:

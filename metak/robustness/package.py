@@ -303,6 +303,7 @@ def package_mixture(
         study_table=table,
         datatree=tree,
         priors={key: str(value) for key, value in priors.items()},
+        seed=seed,
         converged=True,
         warnings=tuple(w for w in warnings if w),
         exact=ExactInfo(
@@ -346,7 +347,11 @@ def fit_exact_r_analysis(
 
 
 def fit_on_exact_path(
-    spec: AnalysisSpec, data: AnalysisData, settings: Settings, seed: int
+    spec: AnalysisSpec,
+    data: AnalysisData,
+    settings: Settings,
+    seed: int,
+    posterior: bool = True,
 ) -> AnalysisResult:
     """The exact fit of an analysis: the exact engine, or r integrated when it is uncertain.
 
@@ -358,6 +363,11 @@ def fit_on_exact_path(
         Draws stored (see the two engines).
     seed : int
         Seed of the stored draws.
+    posterior : bool
+        Draw and package the posterior ``DataTree`` (``False``: none, as a batch without
+        posterior files needs; the robustness checks draw what they need from the exact
+        posterior). With r integrated the tree is always built: its study-level summaries come
+        from the draws.
 
     Returns
     -------
@@ -365,4 +375,4 @@ def fit_on_exact_path(
     """
     if data.has_uncertain_r:
         return fit_exact_r_analysis(spec, data, settings, seed)
-    return fit_exact_analysis(spec, data, settings, seed)
+    return fit_exact_analysis(spec, data, settings, seed, posterior=posterior)

@@ -333,6 +333,30 @@ class VariantFit:
         pairs = zip(weights, self.posteriors, strict=True)
         return float(sum(w * p.prob(name, op, low, high) for w, p in pairs))
 
+    def pointwise_log_likelihood(
+        self, problem: Problem, n: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``log p(y_i | b, tau, r)`` at ``n`` independent posterior draws, shape ``(n, k)``.
+
+        The study effects integrated out, as in every analysis' posterior file. Draws are taken
+        node by node of r (multinomial counts from ``node_weights``), then (tau, b) exactly
+        given r; their order does not matter to importance sampling with independent draws.
+        """
+        if not self.variant.random:
+            raise ValueError("pointwise draws need a variant with tau (a random-effects model)")
+        counts = rng.multinomial(n, self.node_weights)
+        parts = []
+        for r, posterior, count in zip(self.r, self.posteriors, counts, strict=True):
+            if count == 0:
+                continue
+            draws = posterior.sample(int(count), rng)
+            v = problem.variance(float(r))
+            X, _, _ = problem.design(self.variant, v)
+            total = v + draws.tau[:, None] ** 2
+            fitted = draws.coef @ X.T
+            parts.append(-0.5 * (np.log(2 * np.pi * total) + (problem.y - fitted) ** 2 / total))
+        return np.concatenate(parts)
+
 
 def _fit_node(problem: Problem, variant: Variant, r: float):
     v = problem.variance(r)

@@ -320,6 +320,7 @@ def fit_mcmc_analysis(
         study_table=_study_table(data, full_posterior, parts),
         datatree=datatree,
         priors={key: str(value) for key, value in priors.items()} | parts.extra_priors,
+        seed=seed,
         converged=converged,
         messages=tuple(messages),
         warnings=tuple(w for w in warnings if w),

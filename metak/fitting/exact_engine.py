@@ -238,20 +238,20 @@ def fit_exact_analysis(
         Store this many draws instead (rounded up to a multiple of :data:`EXACT_CHAINS`): for
         derived analyses that give no claim verdicts (:mod:`metak.robustness.bias`).
     posterior : bool
-        Draw and package the posterior ``DataTree``; ``False`` leaves ``datatree`` None (a
-        robustness check's analysis in a batch that writes no posterior files: its summary rows
-        are exact and all that is kept).
+        Draw and package the posterior ``DataTree`` and the study table; ``False`` leaves
+        ``datatree`` and ``study_table`` None (a batch that writes no posterior files: the
+        summary rows are exact and all it keeps; the robustness checks need no more).
 
     Returns
     -------
     AnalysisResult
     """
     post, priors, names, summary, info, warnings = _exact(spec, data)
-    effects = post.study_effects()
-    tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
-    table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
-    tree = None
+    table = tree = None
     if posterior:
+        effects = post.study_effects()
+        tau_mean = float(summary.loc[summary["parameter"] == "tau", "mean"].iloc[0])
+        table = study_table(data, effects.mean, effects.q025, effects.q975, tau_mean, "exact")
         n_draws = stored_draws(settings, draws)
         tree = _datatree(spec, data, post, priors, names, summary, seed, n_draws)
     return AnalysisResult(

@@ -66,9 +66,9 @@ class AnalysisResult:
     data: AnalysisData
     method: str
     summary: pd.DataFrame
-    study_table: pd.DataFrame
-    # None only for a robustness check's analysis fitted without draws (``metak batch`` without
-    # posterior files, where its summary rows are all that is kept).
+    # Both None only for an exact analysis fitted for its summary rows alone (``metak batch``
+    # without posterior files, which writes neither study tables nor posterior files).
+    study_table: pd.DataFrame | None
     datatree: xr.DataTree | None
     priors: dict[str, str]  # parameter -> prior text actually used
     # The analysis' seed: of its stored draws (``metak_seed`` of its posterior file) and of its
@@ -111,11 +111,11 @@ class AnalysisResult:
         """``(yi, ci_low, ci_high)`` of the study row that ``theta[<label>]`` names.
 
         As in ``study_effects.csv``: the raw estimate, before shrinkage. None for other
-        parameters and for labels not in this analysis.
+        parameters, for labels not in this analysis and without a study table.
         """
         label = study_label(parameter)
         table = self.study_table
-        if label is None or "label" not in table:
+        if label is None or table is None or "label" not in table:
             return None
         rows = table[table["label"] == label]
         if rows.empty:
@@ -150,7 +150,7 @@ class FitResult:
     @property
     def study_effects(self) -> pd.DataFrame:
         """The rows of ``study_effects.csv``."""
-        frames = [result.study_table for result in self.analyses.values()]
+        frames = [r.study_table for r in self.analyses.values() if r.study_table is not None]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def datatree(self, name: str) -> xr.DataTree:

@@ -110,8 +110,9 @@ def bias_analysis(
     seed : int
         Seed of the stored draws.
     posterior : bool
-        Store draws and the posterior ``DataTree``; ``False`` keeps the exact summary rows only
-        (``datatree`` None) where the engine allows it, i.e. unless r is integrated.
+        Store draws, the study table and the posterior ``DataTree``; ``False`` keeps the exact
+        summary rows only (``datatree`` and ``study_table`` None) where the engine allows it,
+        i.e. unless r is integrated.
 
     Returns
     -------

@@ -246,15 +246,29 @@ class Cluster:
         is re-raised here and the tasks not yet finished are cancelled (also when the caller
         stops iterating). A task whose worker dies is run again on another worker (Dask does
         this), so ``function`` must give the same result whichever worker runs it.
+
+        Tasks are handed out highest priority first, at most one per worker thread at a time,
+        the next when one finishes (list scheduling). Submitted all at once, Dask assigns each
+        task to a worker as it arrives — before it has seen the later, higher-priority ones — so
+        the first two tasks would start first whatever their priority, and each worker's queue
+        would be fixed from the start.
         """
         finished: queue.Queue = queue.Queue()
         futures = {}
-        for key, args, priority in tasks:
+        pending = sorted(tasks, key=lambda task: -task[2])  # stable: equal priorities in order
+        pending.reverse()  # pop() from the end: highest priority first
+        slots = max(1, sum(self.client.nthreads().values()))
+
+        def submit() -> None:
+            key, args, priority = pending.pop()
             future = self.client.submit(function, *args, key=key, pure=False, priority=priority)
             futures[future.key] = future
             # Called in the client's event-loop thread; the waiting happens in this thread.
             future.add_done_callback(finished.put)
+
         try:
+            while pending and len(futures) < slots:
+                submit()
             while futures:
                 try:
                     future = finished.get(timeout=_POLL_SECONDS)
@@ -262,7 +276,10 @@ class Cluster:
                     self.check_local_workers()
                     continue
                 if futures.pop(future.key, None) is not None:
-                    yield future.key, _result(future)
+                    result = _result(future)
+                    if pending:
+                        submit()
+                    yield future.key, result
         finally:
             for future in futures.values():
                 future.cancel()

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from metak.priors import Prior
 
 __all__ = [
+    "DataPack",
+    "DATA_PACK",
     "ModelParts",
     "prior_variable",
     "prior_data",
@@ -44,6 +46,56 @@ class ModelParts:
     replicates: bool = True
     attrs: dict = field(default_factory=dict)  # extra DataTree attributes (metak_*)
     extra_priors: dict = field(default_factory=dict)  # prior texts beyond the spec's, by key
+    # A shared model's data containers, all in one pm.Data (None: data are constants)
+    data_pack: DataPack | None = None
+
+
+# The one ``pm.Data`` of a model compiled once for many analyses (:class:`DataPack`).
+DATA_PACK = "data_pack"
+
+
+class DataPack:
+    """Every data container of a shared model as slices of one ``pm.Data`` vector.
+
+    nutpie compiles code to hand each shared variable to the model's function (numba, per
+    variable, in the log-density and in the expand function): with the dozen containers of a
+    robust model (effect sizes, variances, weights, pre-post terms and the priors' parameters)
+    that was ~5 s of every compilation, with or without a warm cache. One vector holding them all
+    (:data:`DATA_PACK`), each read back by position and shape, computes the same numbers.
+    ``values`` fixes the layout: names in order, each value's shape.
+    """
+
+    def __init__(self, values: dict[str, np.ndarray]) -> None:
+        self.layout: dict[str, tuple[int, tuple[int, ...]]] = {}
+        start = 0
+        for name, value in values.items():
+            shape = np.shape(value)
+            self.layout[name] = (start, shape)
+            start += int(np.prod(shape, dtype=int))
+        self.size = start
+        self.variable = pm.Data(DATA_PACK, self.pack(values))
+
+    def pack(self, values: dict[str, np.ndarray]) -> np.ndarray:
+        """``values`` (by name, as laid out by this pack) as the one vector."""
+        if set(values) != set(self.layout):
+            raise ValueError(f"data {sorted(values)} do not match the pack {sorted(self.layout)}")
+        flat = np.empty(self.size, dtype=float)
+        for name, (start, shape) in self.layout.items():
+            value = np.asarray(values[name], dtype=float)
+            if value.shape != shape:
+                raise ValueError(f"data {name!r} has shape {value.shape}, the pack {shape}")
+            flat[start : start + value.size] = value.ravel()
+        return flat
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.layout
+
+    def __getitem__(self, name: str) -> pt.TensorVariable:
+        start, shape = self.layout[name]
+        if not shape:
+            return self.variable[start]
+        piece = self.variable[start : start + int(np.prod(shape, dtype=int))]
+        return piece if len(shape) == 1 else piece.reshape(shape)
 
 
 def _prior_data_name(name: str, parameter: str) -> str:
@@ -66,20 +118,20 @@ def prior_variable(
     prior: Prior,
     dims: str | tuple[str, ...] | None = None,
     shape: int | tuple[int, ...] | None = None,
-    shared: bool = False,
+    shared: DataPack | None = None,
 ) -> pt.TensorVariable:
     """A PyMC random variable with the distribution of a :class:`metak.priors.Prior`.
 
-    With ``shared``, the prior's parameters are ``pm.Data`` (named by :func:`prior_data`) rather
-    than constants, so a compiled model can be given another analysis' priors (default priors
-    scale with each analysis' data).
+    With ``shared``, the prior's parameters are read from that model's :class:`DataPack` (by the
+    names of :func:`prior_data`) rather than constants, so a compiled model can be given another
+    analysis' priors (default priors scale with each analysis' data).
     """
     distribution = getattr(pm, prior.pymc_name)
     kwargs = dict(prior.kwargs)
-    if shared:
+    if shared is not None:
         kwargs = {
-            key: pm.Data(data_name, value)
-            for key, (data_name, value) in zip(kwargs, prior_data(name, prior).items(), strict=True)
+            key: shared[data_name]
+            for key, data_name in zip(kwargs, prior_data(name, prior), strict=True)
         }
     if dims is not None:
         kwargs["dims"] = dims
@@ -105,7 +157,7 @@ def within_sd(
     base: ArrayLike | None = None,
     slope: ArrayLike | None = None,
     r0: ArrayLike | None = None,
-    shared: bool = False,
+    shared: DataPack | None = None,
 ) -> pt.TensorVariable:
     """Within-study SD of every row: sampling + conversion variance, and the pre-post r.
 
@@ -116,13 +168,13 @@ def within_sd(
     is exact there and a first-order approximation for SMDs.
 
     ``base`` (the variance at the assumed correlation), ``slope`` (dvi/dr) and ``r0`` replace
-    the data's own arrays when given (``pm.Data`` of a model compiled once for many analyses;
-    ``shared`` then makes the correlation's prior parameters data too).
+    the data's own arrays when given (the :class:`DataPack` ``shared`` of a model compiled once
+    for many analyses, which then holds the correlation's prior parameters too).
     """
     if base is None:
         base = np.asarray(data.v + data.v_conversion, dtype=float)
     if not data.has_uncertain_r:
-        return pt.sqrt(base) if shared else np.sqrt(base)
+        return pt.sqrt(base) if shared is not None else np.sqrt(base)
     if slope is None:
         slope, r0 = prepost_r_terms(data)
     r = prior_variable("r_prepost", priors["r"], shared=shared)

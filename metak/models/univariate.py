@@ -41,7 +41,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from metak.fitting.design import coefficient_names, prepost_r_terms, within_variance
-from metak.models.common import ModelParts, prior_data, prior_variable, within_sd
+from metak.models.common import DataPack, ModelParts, prior_data, prior_variable, within_sd
 from metak.models.imputation import impute_moderator
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def _slope_families(names, priors) -> tuple[str, ...]:
     return tuple(priors[name].family for name in names[1:])
 
 
-def _coefficients(names, priors, shared: bool):
+def _coefficients(names, priors, shared: DataPack | None):
     """Intercept/mu and the slope vector ``beta`` (one vector RV when the priors share a family)."""
     mu = prior_variable("mu", priors[names[0]], shared=shared)
     slopes = names[1:]
@@ -117,8 +117,8 @@ def _coefficients(names, priors, shared: bool):
         # One vector variable with per-moderator parameters.
         first = priors[slopes[0]]
         params = {key: _slope_parameter(names, priors, key) for key in first.kwargs}
-        if shared:
-            params = {key: pm.Data(f"prior_beta_{key}", value) for key, value in params.items()}
+        if shared is not None:
+            params = {key: shared[f"prior_beta_{key}"] for key in params}
         beta = getattr(pm, first.pymc_name)("beta", **params, dims=MODERATOR_DIM)
         return mu, beta
     parts = [
@@ -193,16 +193,21 @@ def _model(data, priors: dict, padded: int, shared: bool):
         coords[MODERATOR_DIM] = list(names[1:])
     values = _data_values(data, padded)
     notes, imputed = [], {}
+    robust = spec.model == "robust"
     with pm.Model(coords=coords) as model:
-        held = {
-            name: (pm.Data(name, value) if shared else pt.as_tensor_variable(value))
-            for name, value in values.items()
-        }
+        # A shared model's data and prior parameters: slices of one pm.Data (DataPack).
+        pack = None
+        if shared:
+            priors_data = _prior_values(names, priors, robust, data.has_uncertain_r)
+            pack = DataPack(values | priors_data)
+            held = {name: pack[name] for name in values}
+        else:
+            held = {name: pt.as_tensor_variable(value) for name, value in values.items()}
         y_obs, weight = held["y_obs"], held["row_weight"]
-        mu, beta = _coefficients(names, priors, shared)
-        tau = prior_variable("tau", priors["tau"], shared=shared)
-        if spec.model == "robust":
-            nu = prior_variable("nu", priors["nu"], shared=shared)
+        mu, beta = _coefficients(names, priors, pack)
+        tau = prior_variable("tau", priors["tau"], shared=pack)
+        if robust:
+            nu = prior_variable("nu", priors["nu"], shared=pack)
             # A padded row's precision has a fixed Gamma(1, 1) prior, independent of nu.
             shape = pt.switch(weight > 0, nu / 2, 1.0)
             precision = pm.Gamma("study_precision", alpha=shape, beta=shape, dims=STUDY_DIM)
@@ -222,7 +227,7 @@ def _model(data, priors: dict, padded: int, shared: bool):
             base=held["v_within"],
             slope=held.get("dvi_dr"),
             r0=held.get("r_assumed"),
-            shared=shared,
+            shared=pack,
         )
         v = sd**2
         total_sd = pt.sqrt(v + spread2)
@@ -245,6 +250,7 @@ def _model(data, priors: dict, padded: int, shared: bool):
         imputed=imputed,
         theta_new=True,
         theta_conditional=True,
+        data_pack=pack,
     )
 
 

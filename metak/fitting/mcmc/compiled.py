@@ -28,6 +28,7 @@ import xarray as xr
 from metak.fitting.mcmc.sampling import compile_model
 from metak.fitting.phases import PhaseClock
 from metak.models import ModelParts, SharedModel
+from metak.models.common import DATA_PACK
 from metak.models.univariate import MODERATOR_DIM, STUDY_DIM
 
 __all__ = ["CompiledModels", "PROCESS_MODELS", "CAPACITY", "ModelInUse", "trim_padding"]
@@ -99,13 +100,13 @@ class CompiledModels:
         """
         entry, reused = self._entry(shared, clock)
         with entry.lock:
-            # PyMC's initial point and prior draws read the model's own data containers.
-            for name, value in shared.values.items():
-                entry.model.set_data(name, value)
+            # All the data are one pm.Data (metak.models.common.DataPack): this analysis' values
+            # laid out as the compiled model's. PyMC's initial point and prior draws read the
+            # model's own data container.
+            packed = entry.parts.data_pack.pack(shared.values)
+            entry.model.set_data(DATA_PACK, packed)
             names = {var.name for var in entry.compiled.shared_var_keys}
-            compiled = entry.compiled.with_data(
-                **{name: value for name, value in shared.values.items() if name in names}
-            )
+            compiled = entry.compiled.with_data(**({DATA_PACK: packed} if DATA_PACK in names else {}))
             yield ModelInUse(entry.model, entry.parts, compiled, reused)
 
 

@@ -106,7 +106,9 @@ class CompiledModels:
             packed = entry.parts.data_pack.pack(shared.values)
             entry.model.set_data(DATA_PACK, packed)
             names = {var.name for var in entry.compiled.shared_var_keys}
-            compiled = entry.compiled.with_data(**({DATA_PACK: packed} if DATA_PACK in names else {}))
+            compiled = entry.compiled.with_data(
+                **({DATA_PACK: packed} if DATA_PACK in names else {})
+            )
             yield ModelInUse(entry.model, entry.parts, compiled, reused)
 
 

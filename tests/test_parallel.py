@@ -188,3 +188,18 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_one_task_per_thread_starts_the_costliest_first():
+    # fit's MCMC analyses: with one worker thread and one task handed out at a time, tasks start
+    # in priority order whatever order they were given in (Dask alone would start the first
+    # submitted first). time.time runs on the worker: the start order.
+    from metak.fitting.cluster import Cluster
+
+    priorities = [1.0, 3.0, 2.0, 5.0, 4.0, 3.0]
+    tasks = [(f"priority-test-{i}", (), p) for i, p in enumerate(priorities)]
+    with Cluster(workers=1) as cluster:
+        started = dict(cluster.run(time.time, tasks, one_per_thread=True))
+    order = sorted(started, key=started.get)
+    # equal priorities keep their given order
+    assert [int(key.rsplit("-", 1)[1]) for key in order] == [3, 4, 1, 5, 2, 0]

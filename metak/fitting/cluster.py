@@ -238,7 +238,10 @@ class Cluster:
             )
 
     def run(
-        self, function: Callable, tasks: Iterable[tuple[str, tuple, float]]
+        self,
+        function: Callable,
+        tasks: Iterable[tuple[str, tuple, float]],
+        one_per_thread: bool = False,
     ) -> Iterator[tuple[str, object]]:
         """Run ``function(*args)`` for each ``(key, args, priority)``; yield ``(key, result)``.
 
@@ -247,17 +250,19 @@ class Cluster:
         stops iterating). A task whose worker dies is run again on another worker (Dask does
         this), so ``function`` must give the same result whichever worker runs it.
 
-        Tasks are handed out highest priority first, at most one per worker thread at a time,
-        the next when one finishes (list scheduling). Submitted all at once, Dask assigns each
-        task to a worker as it arrives — before it has seen the later, higher-priority ones — so
-        the first two tasks would start first whatever their priority, and each worker's queue
-        would be fixed from the start.
+        ``one_per_thread``: hand the tasks out highest priority first, at most one per worker
+        thread at a time, the next when one finishes (list scheduling), for a few long tasks of
+        unequal cost (``fit``'s MCMC analyses). Submitted all at once, Dask assigns each task to
+        a worker as it arrives — before it has seen the later, higher-priority ones — so the
+        first two would start first whatever their priority, and each worker's queue would be
+        fixed from the start. Without it every task is submitted at once (a batch's many equal
+        chunks), so workers that join the cluster later get work too.
         """
         finished: queue.Queue = queue.Queue()
         futures = {}
         pending = sorted(tasks, key=lambda task: -task[2])  # stable: equal priorities in order
         pending.reverse()  # pop() from the end: highest priority first
-        slots = max(1, sum(self.client.nthreads().values()))
+        slots = max(1, sum(self.client.nthreads().values())) if one_per_thread else len(pending)
 
         def submit() -> None:
             key, args, priority = pending.pop()

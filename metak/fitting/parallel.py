@@ -95,7 +95,7 @@ def run_mcmc_jobs(
             for task, job in tasks.items()
             for _, spec, data, seed in [job]
         )
-        for task, result in cluster.run(_timed_fit, work):
+        for task, result in cluster.run(_timed_fit, work, one_per_thread=True):
             key = tasks[task][0]
             results[key] = result
             if on_done:

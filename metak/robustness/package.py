@@ -364,10 +364,10 @@ def fit_on_exact_path(
     seed : int
         Seed of the stored draws.
     posterior : bool
-        Draw and package the posterior ``DataTree`` (``False``: none, as a batch without
-        posterior files needs; the robustness checks draw what they need from the exact
-        posterior). With r integrated the tree is always built: its study-level summaries come
-        from the draws.
+        Draw and package the posterior ``DataTree`` and the study table (``False``: neither,
+        as a batch without posterior files needs; the robustness checks draw what they need
+        from the exact posterior). With r integrated both are always built: its study-level
+        summaries come from the draws.
 
     Returns
     -------

@@ -45,6 +45,7 @@ __all__ = [
     "StudyEffects",
     "ExactDraws",
     "typical_within_variance",
+    "study_log_likelihood",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -294,6 +295,19 @@ _NOT_IDENTIFIED = (
     "there are fewer studies than coefficients); fix: drop the moderator or give every "
     "coefficient a normal prior"
 )
+
+
+def study_log_likelihood(
+    y: np.ndarray, fitted: np.ndarray, v: np.ndarray, tau: np.ndarray
+) -> np.ndarray:
+    """``log N(y_i | x_i'b, v_i + tau^2)`` at each draw: the study effect integrated out.
+
+    The pointwise log-likelihood every analysis stores (and PSIS-LOO reweights), as the MCMC
+    models have it. ``fitted`` is ``(n, k)`` (``x_i'b`` per draw), ``tau`` ``(n,)``, ``v`` the
+    within-study variances, ``(k,)`` or ``(n, k)`` when they move with a drawn r.
+    """
+    total = v + tau[:, None] ** 2
+    return -0.5 * (np.log(2 * np.pi * total) + (y - fitted) ** 2 / total)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.exact import ExactPosterior, ParameterSummary, fit_exact
+from metak.exact import ExactPosterior, ParameterSummary, fit_exact, study_log_likelihood
 from metak.fitting.data import AnalysisData
 from metak.fitting.deficiency import (
     DEFICIENCY_MODERATOR,
@@ -164,8 +164,7 @@ def _datatree(
     prior = _groups(data, names, prior_coef, prior_tau, prior_theta, prior_new, EXACT_CHAINS)
     # Marginal over the study effect (as the MCMC models): y_i | b, tau ~ N(x_i'b, v_i + tau^2),
     # the pointwise likelihood that leave-one-study-out comparisons need.
-    total = v + tau[:, None] ** 2
-    loglik = -0.5 * (np.log(2 * np.pi * total) + (data.y - fitted) ** 2 / total)
+    loglik = study_log_likelihood(data.y, fitted, v, tau)
     log_likelihood = xr.Dataset(
         {"y": _chained(loglik, EXACT_CHAINS, ("study",))},
         coords={"study": list(data.row_label)},

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from metak.exact import NormalMixture, typical_within_variance
+from metak.exact import NormalMixture, study_log_likelihood, typical_within_variance
 from metak.fitting.data import AnalysisData
 from metak.fitting.deficiency import (
     DEFICIENCY_MODERATOR,
@@ -272,8 +272,7 @@ def package_mixture(
     prior_theta = prior_coef @ design.T + prior_tau[:, None] * rng.standard_normal((n, data.k))
     prior_new = prior_coef[:, 0] + prior_tau * rng.standard_normal(n)
     prior = _dataset(data, labels, prior_coef, prior_tau, prior_theta, prior_new)
-    total = v + tau[:, None] ** 2
-    loglik = -0.5 * (np.log(2 * np.pi * total) + (data.y - fitted) ** 2 / total)
+    loglik = study_log_likelihood(data.y, fitted, v, tau)
     log_likelihood = xr.Dataset(
         {"y": _chained(loglik, ("study",))}, coords={"study": list(data.row_label)}
     )

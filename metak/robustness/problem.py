@@ -30,6 +30,7 @@ from metak.exact import (
     NormalMixture,
     fit_common_effect,
     fit_exact,
+    study_log_likelihood,
 )
 from metak.fitting.data import AnalysisData
 from metak.fitting.design import (
@@ -352,9 +353,7 @@ class VariantFit:
             draws = posterior.sample(int(count), rng)
             v = problem.variance(float(r))
             X, _, _ = problem.design(self.variant, v)
-            total = v + draws.tau[:, None] ** 2
-            fitted = draws.coef @ X.T
-            parts.append(-0.5 * (np.log(2 * np.pi * total) + (problem.y - fitted) ** 2 / total))
+            parts.append(study_log_likelihood(problem.y, draws.coef @ X.T, v, draws.tau))
         return np.concatenate(parts)
 
 

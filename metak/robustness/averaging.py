@@ -27,6 +27,7 @@ import numpy as np
 from scipy import special
 
 from metak.exact import NormalMixture
+from metak.numeric import logsumexp
 from metak.robustness.bayes_factors import bf10
 from metak.robustness.effect import benefit_op
 from metak.robustness.problem import BIAS_KINDS, Fits, Variant, combine_mixtures
@@ -96,9 +97,7 @@ class Averaged:
     def inclusion_log_bf(self, included: Callable[[Variant], bool]) -> float:
         """The log inclusion Bayes factor of the models where ``included(variant)`` holds."""
         mask = np.array([bool(included(m)) for m in self.models])
-        post = special.logsumexp(self.log_posterior[mask]) - special.logsumexp(
-            self.log_posterior[~mask]
-        )
+        post = logsumexp(self.log_posterior[mask]) - logsumexp(self.log_posterior[~mask])
         prior = math.log(self.prior[mask].sum()) - math.log(self.prior[~mask].sum())
         return float(post - prior)
 
@@ -158,7 +157,7 @@ def average(fits: Fits) -> Averaged:
     log_ml = np.array([fits(m).log_marginal_likelihood for m in ENSEMBLE])
     prior = np.array([prior_probability(m) for m in ENSEMBLE])
     log_post = np.log(prior) + log_ml
-    log_post = log_post - special.logsumexp(log_post)
+    log_post = log_post - logsumexp(log_post)
     posterior = np.exp(log_post)
     effects = tuple(fits(m).coef(problem.effect_name) if m.effect else None for m in ENSEMBLE)
     with_effect = [i for i, m in enumerate(ENSEMBLE) if m.effect]
@@ -186,7 +185,7 @@ def _conditional(averaged: Averaged) -> Averaged:
     """The same ensemble restricted to the effect models (renormalised)."""
     mask = np.array([m.effect for m in averaged.models])
     log_posterior = np.where(mask, averaged.log_posterior, -np.inf)
-    log_posterior = log_posterior - special.logsumexp(log_posterior)
+    log_posterior = log_posterior - logsumexp(log_posterior)
     posterior = np.exp(log_posterior)
     slab = combine_mixtures(
         [e for e, keep in zip(averaged.effects, mask, strict=True) if keep], posterior[mask]

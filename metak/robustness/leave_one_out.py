@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from metak.exact import ExactPosterior, NormalMixture
+from metak.numeric import logsumexp
 from metak.robustness.effect import Answer, answer_from_mixture
 from metak.robustness.problem import (
     BASE,
@@ -91,7 +91,7 @@ def _downdate(post: ExactPosterior, index: np.ndarray) -> _NodeDowndate:
     log_p = -0.5 * (_LOG_2PI + 2.0 * np.log(s) - np.log(d) + e**2 / d)
     with np.errstate(divide="ignore"):
         log_w = np.log(base[nodes])[:, None] - log_p
-    log_z = special.logsumexp(log_w, axis=0)
+    log_z = logsumexp(log_w, axis=0)
     weights = np.exp(log_w - log_z)
     means = cond_mean[:, :, None] - sx * (e / d)[:, None, :]
     variances = np.diagonal(cond_cov, axis1=1, axis2=2)[:, :, None] + sx**2 / d[:, None, :]
@@ -165,7 +165,7 @@ def leave_one_out(
                 out[i] = _from_refit(problem, int(i), names, full_lml)
                 continue
             log_node = np.log(node_w) + np.array([node.log_z[m] for node in nodes])
-            log_ratio = float(special.logsumexp(log_node))  # log p(y_{-i}) - log p(y)
+            log_ratio = float(logsumexp(log_node))  # log p(y_{-i}) - log p(y)
             across = np.exp(log_node - log_ratio)
             coefs = {}
             for name, c in zip(names, cols, strict=True):

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import special
 
 from metak.exact import (
     CommonEffectPosterior,
@@ -43,6 +42,7 @@ from metak.fitting.design import (
 )
 from metak.fitting.prior_choice import outcome_unit_sd, priors_in_force
 from metak.fitting.result import AnalysisResult
+from metak.numeric import logsumexp
 from metak.priors import Prior
 from metak.robustness.effect import answer_direction
 from metak.spec import BIAS_PRIOR_KEYS, AnalysisSpec
@@ -395,7 +395,7 @@ def fit_variant(problem: Problem, variant: Variant = BASE) -> VariantFit:
     # Nodes with no posterior mass are dropped so that mixtures stay small.
     keep = log_node >= np.max(log_node) - _NODE_DROP
     names = posteriors[0].coef_names
-    log_ml = float(special.logsumexp(log_node))
+    log_ml = float(logsumexp(log_node))
     return VariantFit(
         variant,
         tuple(names),

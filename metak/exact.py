@@ -42,6 +42,7 @@ __all__ = [
     "CommonEffectPosterior",
     "ParameterSummary",
     "NormalMixture",
+    "mixture_quantiles",
     "StudyEffects",
     "ExactDraws",
     "typical_within_variance",
@@ -453,14 +454,21 @@ def _tau_grid(
 def _mixture_quantiles(
     weights: np.ndarray, means: np.ndarray, sds: np.ndarray, probs: ArrayLike
 ) -> np.ndarray:
-    """Quantiles of m normal mixtures sharing ``weights`` (G,); ``means``, ``sds`` are (G, m).
+    """Quantiles of m normal mixtures: ``means``, ``sds`` (G, m), ``weights`` (G, m) or shared (G,).
 
     Safeguarded Newton iteration on the mixture CDF, all mixtures and probabilities at once.
     Returns (len(probs), m).
     """
     probs = np.asarray(probs, dtype=float)
-    mix_mean = weights @ means
-    mix_sd = np.sqrt(np.maximum(weights @ (sds**2 + means**2) - mix_mean**2, 0.0))
+    shared = weights.ndim == 1
+
+    def mix(values: np.ndarray, columns: np.ndarray | slice = slice(None)) -> np.ndarray:
+        if shared:
+            return weights @ values
+        return np.einsum("gm,gm->m", weights[:, columns], values)
+
+    mix_mean = mix(means)
+    mix_sd = np.sqrt(np.maximum(mix(sds**2 + means**2) - mix_mean**2, 0.0))
     lo = np.broadcast_to(np.min(means - 40.0 * sds, axis=0), (probs.size, means.shape[1])).copy()
     hi = np.broadcast_to(np.max(means + 40.0 * sds, axis=0), lo.shape).copy()
     x = mix_mean + special.ndtri(probs)[:, None] * mix_sd
@@ -476,8 +484,8 @@ def _mixture_quantiles(
             break
         xa, lo_a, hi_a = x[qi, mi], lo[qi, mi], hi[qi, mi]
         z = (xa - means[:, mi]) / sds[:, mi]  # (G, n_active)
-        f_val = weights @ special.ndtr(z) - probs[qi]
-        dens = weights @ (np.exp(-0.5 * z**2) / sds[:, mi]) / math.sqrt(2 * math.pi)
+        f_val = mix(special.ndtr(z), mi) - probs[qi]
+        dens = mix(np.exp(-0.5 * z**2) / sds[:, mi], mi) / math.sqrt(2 * math.pi)
         below = f_val < 0
         lo_a = np.where(below, xa, lo_a)
         hi_a = np.where(below, hi_a, xa)
@@ -489,6 +497,32 @@ def _mixture_quantiles(
         x[qi, mi], lo[qi, mi], hi[qi, mi] = new, lo_a, hi_a
         active[qi[converged], mi[converged]] = False
     return x
+
+
+def mixture_quantiles(mixtures: Sequence[NormalMixture], probs: ArrayLike) -> np.ndarray:
+    """Quantiles of several normal mixtures in one Newton iteration (``(len(probs), m)``).
+
+    The same values as each mixture's :meth:`NormalMixture.quantile` (up to the order of
+    floating-point sums), at the cost of about one call: the iteration's cost is numpy's
+    per-call overhead, not arithmetic, for mixtures of a few hundred components. Shorter
+    mixtures are padded with weight-0 copies of their first component.
+    """
+    probs = np.asarray(probs, dtype=float)
+    size = max(m.weights.size for m in mixtures)
+
+    def padded(values: np.ndarray, fill: float | None) -> np.ndarray:
+        pad = size - values.size
+        return np.concatenate([values, np.full(pad, values[0] if fill is None else fill)])
+
+    parts = []
+    step = max(1, _CHUNK_ELEMENTS // (size * probs.size))  # bounded memory for large k
+    for start in range(0, len(mixtures), step):
+        chunk = mixtures[start : start + step]
+        weights = np.column_stack([padded(m.weights, 0.0) for m in chunk])
+        means = np.column_stack([padded(m.means, None) for m in chunk])
+        sds = np.column_stack([padded(m.sds, None) for m in chunk])
+        parts.append(_mixture_quantiles(weights, means, sds, probs))
+    return np.concatenate(parts, axis=1)
 
 
 def _prune(weights: np.ndarray) -> np.ndarray:

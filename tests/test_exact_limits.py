@@ -140,3 +140,21 @@ def test_summarize_false_skips_only_the_coefficient_summaries(bcg):
         assert quick.as_dict()[field] == pytest.approx(exact.as_dict()[field], rel=1e-12)
     assert quick.mode == pytest.approx(exact.mode, rel=1e-4)
     assert quick.mode != exact.mode  # the cheaper search did run
+
+
+def test_mixture_quantiles_of_many_equal_each_alone():
+    """The batched Newton iteration (mixtures of different sizes, padded) gives each mixture's
+    own quantiles, and they invert its CDF."""
+    from metak.exact import NormalMixture, mixture_quantiles
+
+    rng = np.random.default_rng(11)
+    mixtures = []
+    for size in (1, 2, 7, 198, 2400):
+        weights = rng.dirichlet(np.full(size, 0.5))
+        mixtures.append(NormalMixture(weights, rng.normal(size=size), rng.uniform(0.02, 2, size)))
+    probs = np.array([0.025, 0.5, 0.975])
+    together = mixture_quantiles(mixtures, probs)
+    assert together.shape == (3, len(mixtures))
+    for j, mixture in enumerate(mixtures):
+        assert np.allclose(together[:, j], mixture.quantile(probs), rtol=1e-9, atol=1e-12)
+        assert np.allclose(mixture.cdf(together[:, j]), probs, rtol=0, atol=1e-9)

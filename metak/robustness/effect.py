@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metak.claims import CONTRADICTED_AT, SUPPORTED_AT
-from metak.exact import NormalMixture
+from metak.exact import NormalMixture, mixture_quantiles
 
 __all__ = [
     "Answer",
@@ -24,6 +24,7 @@ __all__ = [
     "benefit_op",
     "verdict_of",
     "answer_from_mixture",
+    "answers_from_mixtures",
     "answer_from_draws",
     "weighted_quantiles",
 ]
@@ -74,6 +75,23 @@ def answer_from_mixture(mixture: NormalMixture, direction: str) -> Answer:
     q025, q975 = mixture.quantile(np.array([0.025, 0.975]))
     p = mixture.prob(benefit_op(direction), 0.0)
     return Answer(mixture.mean, mixture.sd, float(q025), float(q975), p, verdict_of(p, direction))
+
+
+def answers_from_mixtures(mixtures: Sequence[NormalMixture], direction: str) -> list[Answer]:
+    """:func:`answer_from_mixture` of each mixture, their quantiles found together.
+
+    One call of :func:`~metak.exact.mixture_quantiles` instead of one per mixture.
+    """
+    if not mixtures:
+        return []
+    quantiles = mixture_quantiles(mixtures, np.array([0.025, 0.975]))
+    answers = []
+    for mixture, (q025, q975) in zip(mixtures, quantiles.T, strict=True):
+        p = mixture.prob(benefit_op(direction), 0.0)
+        answers.append(
+            Answer(mixture.mean, mixture.sd, float(q025), float(q975), p, verdict_of(p, direction))
+        )
+    return answers
 
 
 def weighted_quantiles(

@@ -4,19 +4,25 @@ arviz-stats fits each observation's tail in turn; :mod:`metak.robustness.pareto_
 them all at once with the same algorithm, so every number — smoothed log weights, Pareto k,
 elpd_i, elpd, se, p_loo, warning, good_k — must agree up to the order of floating-point
 operations, including on the branches taken rarely (heavy tails with k > 0.7, a tail whose first
-quartile equals its minimum, the short-sample tail rule).
+quartile equals its minimum, the short-sample tail rule), and the exact checks' ELPDData must be
+the one arviz would build, down to what :func:`arviz_stats.compare` makes of it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
-from arviz_stats import loo
+from arviz_stats import compare, loo
 
 from metak.robustness.pareto_smoothing import gpd_fit, psis_loo
+from metak.robustness.problem import BASE, Variant, fit_variant
+from metak.robustness.psis import _PSIS_STREAM, EXACT_PSIS_DRAWS, _psis, exact_psis
+from tests.robustness_helpers import reference_problem
 
 # Same algorithm, same numpy operations in the same order: the results are bit-identical today
 # (every difference seen was 0). 1e-10 relative allows a future numpy to round a vectorised
@@ -150,3 +156,72 @@ def test_gpd_fit_matches_arviz_row_by_row_including_its_nan_and_inf():
     assert kappa[2] == np.inf and np.isnan(sigma[2])
     _assert_close(kappa, [k for k, _ in expected])
     _assert_close(sigma, [s for _, s in expected])
+
+
+def _same_draws(problem, fit, seed):
+    """The ``(study, draw)`` log-likelihood ``exact_psis`` draws for this seed."""
+    rng = np.random.default_rng([_PSIS_STREAM, seed])
+    return fit.pointwise_log_likelihood(problem, EXACT_PSIS_DRAWS, rng).T
+
+
+def _assert_same_elpd_data(ours, theirs):
+    assert type(ours) is type(theirs)
+    for field in dataclasses.fields(theirs):
+        mine, arviz = getattr(ours, field.name), getattr(theirs, field.name)
+        if isinstance(arviz, xr.DataArray):
+            assert mine.dims == arviz.dims and mine.name == arviz.name
+            assert mine.coords.keys() == arviz.coords.keys()
+            for coord in arviz.coords:
+                assert np.array_equal(mine[coord].values, arviz[coord].values)
+            _assert_close(mine.values, arviz.values)
+        elif isinstance(arviz, float) and not isinstance(arviz, bool):
+            assert type(mine) is type(arviz)
+            assert mine == pytest.approx(arviz, rel=RTOL, abs=ATOL)
+        else:
+            assert type(mine) is type(arviz) and mine == arviz, field.name
+
+
+@pytest.mark.parametrize("dataset", ["bcg_logRR", "raudenbush1985_SMD"])
+def test_exact_psis_is_arviz_loo_of_its_draws(dataset):
+    problem = reference_problem(dataset)
+    fit = fit_variant(problem)
+    ours = exact_psis(problem, fit, seed=11)
+    log_lik = _same_draws(problem, fit, 11)
+    _assert_same_elpd_data(ours.elpd_data, _arviz_loo(log_lik, list(problem.labels)))
+    # The Psis pieces are those the arviz route (still used for posterior trees) gives.
+    tree = xr.DataTree.from_dict(
+        {
+            "log_likelihood": xr.Dataset(
+                {"y": (("chain", "draw", "study"), log_lik.T[None])},
+                coords={"study": list(problem.labels)},
+            )
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The point-wise LOO is the same")
+        old = _psis(tree, 1.0)
+    assert ours.studies == old.studies == problem.labels
+    assert ours.good_k == old.good_k
+    _assert_close(ours.elpd_i, old.elpd_i)
+    _assert_close(ours.pareto_k, old.pareto_k)
+    _assert_close(ours.log_weights, old.log_weights)
+
+
+def test_compare_reads_our_elpd_data_as_it_reads_arviz_own():
+    problem = reference_problem("bcg_logRR")
+    fits = {"effect": fit_variant(problem, BASE), "no effect": fit_variant(problem, Variant(False))}
+    ours = {name: exact_psis(problem, fit, seed=3).elpd_data for name, fit in fits.items()}
+    theirs = {
+        name: _arviz_loo(_same_draws(problem, fit, 3), list(problem.labels))
+        for name, fit in fits.items()
+    }
+    ours_table = compare(ours, round_to="none")
+    theirs_table = compare(theirs, round_to="none")
+    assert list(ours_table.index) == list(theirs_table.index)
+    assert list(ours_table.columns) == list(theirs_table.columns)
+    numeric = ours_table.select_dtypes("number").columns
+    pd.testing.assert_frame_equal(
+        ours_table[numeric].astype(float), theirs_table[numeric].astype(float), rtol=RTOL
+    )
+    others = ours_table.columns.difference(numeric)
+    pd.testing.assert_frame_equal(ours_table[others], theirs_table[others])

@@ -11,6 +11,10 @@ ranks analyses fitted to the same effect sizes (random effects vs robust vs meta
 PET/PEESE). Its smoothed importance weights also give, for MCMC fits, the posterior with one
 study left out, without refitting (exact fits have the exact leave-one-out of
 :mod:`metak.robustness.leave_one_out`).
+
+The exact checks' PSIS (:func:`exact_psis`) runs the same algorithm vectorised over the studies
+(:mod:`metak.robustness.pareto_smoothing`; arviz-stats fits one study at a time), and returns the
+ELPDData arviz-stats' ``loo`` would.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 from arviz_stats import compare, loo
+from arviz_stats.utils import ELPDDataLOO
 
 from metak.robustness.effect import Answer, answer_from_draws
+from metak.robustness.pareto_smoothing import psis_loo
 from metak.robustness.problem import Problem, VariantFit
 
 __all__ = [
@@ -112,12 +118,47 @@ def exact_psis(problem: Problem, fit: VariantFit, seed: int) -> Psis:
     same PSIS as ``fit``. Their relative efficiency is 1 by construction.
     """
     rng = np.random.default_rng([_PSIS_STREAM, seed])
-    loglik = fit.pointwise_log_likelihood(problem, EXACT_PSIS_DRAWS, rng)
-    log_likelihood = xr.Dataset(
-        {"y": (("chain", "draw", "study"), loglik[None])},
-        coords={"study": list(problem.labels)},
+    loglik = fit.pointwise_log_likelihood(problem, EXACT_PSIS_DRAWS, rng)  # (draw, study)
+    return _exact_psis(loglik.T, problem.labels)
+
+
+def _exact_psis(log_lik: np.ndarray, studies: tuple[str, ...]) -> Psis:
+    """PSIS-LOO of independent draws' ``(study, draw)`` log-likelihood, vectorised over studies.
+
+    :mod:`metak.robustness.pareto_smoothing` does the arithmetic; the ELPDData is the one
+    arviz-stats' ``loo`` would give for one chain of these draws (what
+    :func:`~arviz_stats.compare` consumes).
+    """
+    result = psis_loo(log_lik, r_eff=1.0)
+    coords = {"study": list(studies)}
+    per_study = {"dims": ("study",), "coords": coords, "name": "y"}
+    elpd_data = ELPDDataLOO(
+        elpd=result.elpd,
+        se=result.se,
+        p=result.p_loo,
+        n_samples=log_lik.shape[1],
+        n_data_points=np.int64(log_lik.shape[0]),
+        scale="log",
+        warning=result.warning,
+        good_k=result.good_k,
+        elpd_i=xr.DataArray(result.elpd_i, **per_study),
+        pareto_k=xr.DataArray(result.pareto_k, **per_study),
+        approx_posterior=False,
+        log_weights=xr.DataArray(
+            result.log_weights[:, None, :],
+            dims=("study", "chain", "draw"),
+            coords=coords,
+            name="y",
+        ),
     )
-    return _psis(xr.DataTree.from_dict({"log_likelihood": log_likelihood}), 1.0)
+    return Psis(
+        elpd_data,
+        tuple(str(s) for s in studies),
+        result.elpd_i,
+        result.pareto_k,
+        float(result.good_k),
+        result.log_weights,
+    )
 
 
 def _psis(tree: xr.DataTree, reff: float | None) -> Psis:

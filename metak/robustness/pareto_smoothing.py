@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from metak.numeric import logsumexp
+
 __all__ = ["PsisLoo", "psis_loo", "psis_log_weights", "gpd_fit", "gpd_quantile", "good_k"]
 
 # arviz-stats' weakly informative prior on the GPD shape: k ~ 0.5 with the weight of 10 draws,
@@ -112,8 +114,8 @@ def psis_loo(log_lik: np.ndarray, r_eff: float = 1.0) -> PsisLoo:
         raise ValueError(f"log_lik must be (observation, draw), got shape {log_lik.shape}")
     n_obs, n_draws = log_lik.shape
     log_weights, pareto_k = psis_log_weights(log_lik, r_eff)
-    elpd_i = _logsumexp_rows(log_weights + log_lik)
-    lppd_i = _logsumexp_rows(log_lik, 1 / n_draws)
+    elpd_i = logsumexp(log_weights + log_lik, axis=1)
+    lppd_i = logsumexp(log_lik, axis=1, b=1 / n_draws)
     p_loo_i = lppd_i - elpd_i
     threshold = good_k(n_draws)
     return PsisLoo(
@@ -188,7 +190,7 @@ def psis_log_weights(log_lik: np.ndarray, r_eff: float = 1.0) -> tuple[np.ndarra
         smoothed = np.where(smoothed > max_tail[smooth], max_tail[smooth], smoothed)
         rows = np.flatnonzero(smooth)[:, None]
         log_weights[rows, tail_at[smooth]] = smoothed
-    log_weights -= _logsumexp_rows(log_weights)[:, None]
+    log_weights -= logsumexp(log_weights, axis=1)[:, None]
     return log_weights, kappa
 
 
@@ -224,7 +226,7 @@ def gpd_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         k_grid = np.mean(np.log1p(-b_grid[:, :, None] * x[:, None, :]), axis=2)
         profile = n * (np.log(-b_grid / k_grid) - k_grid - 1)
-        weights = np.exp(profile - _logsumexp_rows(profile)[:, None])
+        weights = np.exp(profile - logsumexp(profile, axis=1)[:, None])
         b_post = _posterior_mean(b_grid, weights)
         kappa = np.mean(np.log1p(-b_post[:, None] * x), axis=1)
         sigma = -kappa / b_post
@@ -279,34 +281,3 @@ def _posterior_mean(b_grid: np.ndarray, weights: np.ndarray) -> np.ndarray:
         kept = kept / np.sum(kept, axis=1, keepdims=True)
         b_post[rows] = np.sum(b_grid[rows, :count] * kept, axis=1)
     return b_post
-
-
-def _logsumexp_rows(a: np.ndarray, b: float | None = None) -> np.ndarray:
-    """``log(sum(b * exp(a)))`` of each row, computed as scipy's ``logsumexp`` (1.18) does.
-
-    The largest terms are taken out of the sum (``log1p`` of the rest, plus ``log`` of their
-    weight), so results agree with scipy's to the last bit; a non-finite result falls back to
-    the direct ``log(sum(b exp(a)))``, as scipy's does.
-    """
-    a_max = np.max(a, axis=1, keepdims=True)
-    at_max = a == a_max
-    counts = np.count_nonzero(at_max, axis=1)
-    scale = 1.0 if b is None else b
-    # scipy sums the weights of the largest terms; one term (the rule) is its weight exactly.
-    if b is None or np.all(counts == 1):
-        m = counts * scale
-    else:
-        m = np.sum(at_max * scale, axis=1)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        shifted = a - a_max
-        shifted[at_max] = -np.inf
-        terms = np.exp(shifted)
-        if b is not None:
-            terms *= b
-        s = np.sum(terms, axis=1)
-        s = np.where(s == 0, s, s / m)
-        out = np.log1p(s) + np.log(m) + a_max[:, 0]
-        bad = ~np.isfinite(out)
-        if np.any(bad):
-            out[bad] = np.log(np.sum(scale * np.exp(a[bad]), axis=1))
-    return out

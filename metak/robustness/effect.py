@@ -73,8 +73,7 @@ class Answer:
 def answer_from_mixture(mixture: NormalMixture, direction: str) -> Answer:
     """The answer from an exact posterior (a normal mixture)."""
     q025, q975 = mixture.quantile(np.array([0.025, 0.975]))
-    p = mixture.prob(benefit_op(direction), 0.0)
-    return Answer(mixture.mean, mixture.sd, float(q025), float(q975), p, verdict_of(p, direction))
+    return _answer(mixture, q025, q975, direction)
 
 
 def answers_from_mixtures(mixtures: Sequence[NormalMixture], direction: str) -> list[Answer]:
@@ -85,13 +84,15 @@ def answers_from_mixtures(mixtures: Sequence[NormalMixture], direction: str) -> 
     if not mixtures:
         return []
     quantiles = mixture_quantiles(mixtures, np.array([0.025, 0.975]))
-    answers = []
-    for mixture, (q025, q975) in zip(mixtures, quantiles.T, strict=True):
-        p = mixture.prob(benefit_op(direction), 0.0)
-        answers.append(
-            Answer(mixture.mean, mixture.sd, float(q025), float(q975), p, verdict_of(p, direction))
-        )
-    return answers
+    return [
+        _answer(mixture, q025, q975, direction)
+        for mixture, (q025, q975) in zip(mixtures, quantiles.T, strict=True)
+    ]
+
+
+def _answer(mixture: NormalMixture, q025: float, q975: float, direction: str) -> Answer:
+    p = mixture.prob(benefit_op(direction), 0.0)
+    return Answer(mixture.mean, mixture.sd, float(q025), float(q975), p, verdict_of(p, direction))
 
 
 def weighted_quantiles(

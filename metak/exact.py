@@ -290,6 +290,41 @@ class _Conjugate:
             cov[start : start + chunk] = c
         return mean, cov, loglik
 
+    def log_likelihood(self, tau: ArrayLike) -> np.ndarray:
+        """``log p(y | tau)`` alone (the third output of calling the model), at each tau.
+
+        The grid search and the mode's zoom need only this. With at most one coefficient it is
+        computed without the (n, p, p) arrays, by the same floating-point operations as the full
+        call (so the values are identical), at a fraction of the per-call overhead that
+        dominates those small calls.
+        """
+        k, p = self.X.shape
+        if p > 1:
+            return self(tau)[2]
+        tau = np.atleast_1d(np.asarray(tau, dtype=float))
+        out = np.empty(tau.size)
+        chunk = max(1, _CHUNK_ELEMENTS // k)
+        for start in range(0, tau.size, chunk):
+            t = tau[start : start + chunk]
+            w = 1.0 / (self.v + (t**2)[:, None])
+            quad = w @ self.y2
+            logdet_prec = 0.0
+            if p == 1:
+                m_t = self.prior_mean[0] - self.b_ref[0]
+                prec = w @ self.xx[:, 0] + self.prior_prec[0]
+                if not np.all(prec > 0):
+                    raise ConfigError(_NOT_IDENTIFIED)
+                rhs = w @ self.xy[:, 0] + self.prior_prec[0] * m_t
+                bt = (1.0 / prec) * rhs
+                quad = quad + self.prior_prec[0] * m_t**2 - bt * rhs
+                logdet_prec = 2.0 * np.log(np.sqrt(prec))
+            prior_logdet = float(np.sum(np.log(self.prior_prec[self.prior_prec > 0])))
+            logdet_sigma = -np.log(w).sum(axis=1)
+            out[start : start + chunk] = -0.5 * (
+                k * _LOG_2PI + logdet_sigma + logdet_prec - prior_logdet + np.maximum(quad, 0.0)
+            )
+        return out
+
 
 _NOT_IDENTIFIED = (
     "the coefficients are not identified (a moderator is constant or collinear with others, or "
@@ -444,6 +479,53 @@ def _tau_grid(
     c = float(np.interp(_TRANSITION_QUANTILE * mass[-1], mass, coarse))
     c = min(max(c, hi * 1e-12, lo), hi)
     return _grid_nodes(lo, hi, points, c), c, float(mode), float(lp_mode)
+
+
+# A grid taken over from another fit must resolve the new posterior about as finely as a grid of
+# its own would: at least this share of its nodes where the new density of log(tau) is within
+# _DROP_EDGE of its maximum, and the new transition quantile (see _TRANSITION_QUANTILE) at least
+# this fraction of the grid's c (below c the nodes are spaced about c / 400 apart).
+_HELD_NODE_SHARE = 0.25
+_HELD_C_FRACTION = 0.25
+
+
+def _grid_holds(nodes: np.ndarray, lp: np.ndarray, c: float, lower: float, upper: float) -> bool:
+    """True when the grid ``nodes`` holds the posterior ``lp`` (log density of tau, unnormalised).
+
+    The tests :func:`_tau_grid` builds its own grid by: the density is finite on every node (the
+    prior's support covers the grid), each end of the grid is an end of the support or where the
+    density of log(tau) has fallen ``_DROP_EDGE`` below its maximum, and the posterior's bulk is
+    resolved (``_HELD_NODE_SHARE``, ``_HELD_C_FRACTION``).
+    """
+    if not np.all(np.isfinite(lp)):
+        return False
+    with np.errstate(divide="ignore"):
+        lpl = lp + np.log(nodes)
+    top = float(np.max(lpl))
+    if not (nodes[0] <= lower or lpl[0] < top - _DROP_EDGE):
+        return False
+    if not (nodes[-1] >= upper or lpl[-1] < top - _DROP_EDGE):
+        return False
+    if np.count_nonzero(lpl >= top - _DROP_EDGE) < _HELD_NODE_SHARE * nodes.size:
+        return False
+    dens = np.exp(lp - np.max(lp))
+    mass = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(nodes))])
+    c_new = float(np.interp(_TRANSITION_QUANTILE * mass[-1], mass, nodes))
+    return c_new >= _HELD_C_FRACTION * c
+
+
+def _mode_on_grid(
+    logpost: Callable[[np.ndarray], np.ndarray], nodes: np.ndarray, lp: np.ndarray, rtol: float
+) -> tuple[float, float]:
+    """The tau mode and its log density, zoomed from the best node's neighbours to ``rtol``."""
+    i = int(np.argmax(lp))
+    mode, lp_mode = float(nodes[i]), float(lp[i])
+    a, b = nodes[max(i - 1, 0)], nodes[min(i + 1, nodes.size - 1)]
+    if b > a:
+        x_best, f_best = _zoom_max(logpost, a, b, xtol=(b - a) * rtol)
+        if np.isfinite(f_best) and f_best > lp_mode:
+            mode, lp_mode = x_best, f_best
+    return mode, lp_mode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -609,6 +691,7 @@ class ExactPosterior:
     _model: _Conjugate = field(repr=False)
     _tau_cdf: np.ndarray = field(repr=False)
     _grid_c: float = field(repr=False)
+    _log_likelihood: np.ndarray = field(repr=False)  # log p(y | tau) at the grid's nodes
 
     # -- data -----------------------------------------------------------------------------
 
@@ -947,6 +1030,7 @@ def fit_exact(
     tau_prior: Prior | str = "halfnormal(0.5)",
     grid_size: int = 2001,
     summarize: bool = True,
+    grid_from: ExactPosterior | None = None,
 ) -> ExactPosterior:
     """Fit the normal-normal random-effects / meta-regression model exactly.
 
@@ -976,6 +1060,12 @@ def fit_exact(
         mixture each); ``False`` leaves only tau's in :attr:`ExactPosterior.summaries`, for
         callers that need the marginal likelihood and the mixtures alone, and locates the mode
         of tau (which then only scales the density) to 1e-4 of its bracket instead of 1e-10.
+    grid_from : ExactPosterior, optional
+        A fit of a nearby model (the same data under other priors, the same model unsummarised,
+        one study left out): its tau grid is used when it holds this posterior as a grid of its
+        own would (:func:`_grid_holds`), which skips the grid search; else (and with another
+        ``grid_size``) the grid is chosen as usual. Its conditional posteriors are reused when the
+        data and coefficient priors are the same; the mode is zoomed from the grid's best node.
 
     Returns
     -------
@@ -1008,19 +1098,29 @@ def fit_exact(
 
     prior_mean = np.array([p.params[0] if p else 0.0 for p in priors])
     prior_prec = np.array([1.0 / p.params[1] ** 2 if p else 0.0 for p in priors])
-    model = _Conjugate.build(y, v, X, prior_mean, prior_prec)
+    mode_rtol = _MODE_RTOL if summarize else _MODE_RTOL_UNREPORTED
+    same_data = grid_from is not None and _same_data(grid_from._model, y, v, X)
+    if same_data and _same_priors(grid_from._model, prior_mean, prior_prec):
+        model = grid_from._model
+    else:
+        model = _Conjugate.build(y, v, X, prior_mean, prior_prec)
 
     def logpost(t: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            return tau_prior.logpdf(t) + model(t)[2]
+            return tau_prior.logpdf(t) + model.log_likelihood(t)
 
-    scale = max(math.sqrt(float(np.median(v))), float(np.std(y)), 1e-300)
-    mode_rtol = _MODE_RTOL if summarize else _MODE_RTOL_UNREPORTED
-    nodes, grid_c, mode, lp_mode = _tau_grid(logpost, lower, upper, scale, grid_size, mode_rtol)
+    held = None
+    if grid_from is not None and grid_from.tau_grid.size == grid_size:
+        held = _held_grid(grid_from, model, tau_prior, logpost, mode_rtol)
+    if held is None:
+        scale = max(math.sqrt(float(np.median(v))), float(np.std(y)), 1e-300)
+        nodes, grid_c, mode, lp_mode = _tau_grid(logpost, lower, upper, scale, grid_size, mode_rtol)
+        mean, cov, loglik = model(nodes)
+        with np.errstate(divide="ignore"):
+            lp = tau_prior.logpdf(nodes) + loglik
+    else:
+        nodes, grid_c, mode, lp_mode, mean, cov, loglik, lp = held
     qweights = _quadrature(nodes, grid_c)
-    mean, cov, loglik = model(nodes)
-    with np.errstate(divide="ignore"):
-        lp = tau_prior.logpdf(nodes) + loglik
     dens = np.exp(lp - lp_mode)
     z = float(qweights @ dens)
     density = dens / z
@@ -1047,6 +1147,7 @@ def fit_exact(
         _model=model,
         _tau_cdf=cdf,
         _grid_c=grid_c,
+        _log_likelihood=loglik,
     )
     summaries = {name: post.coef_mixture(name).summary(name) for name in names if summarize}
     q_tau = np.interp([0.025, 0.5, 0.975], cdf, nodes)
@@ -1061,6 +1162,46 @@ def fit_exact(
         q025, q50, q975 = (float(x) for x in transform(q_tau))
         summaries[name] = ParameterSummary(name, m1, sd, q025, q50, q975, mode=mode_value)
     return replace(post, summaries=summaries)
+
+
+def _same_data(model: _Conjugate, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> bool:
+    return (
+        model.X.shape == X.shape
+        and np.array_equal(model.y, y)
+        and np.array_equal(model.v, v)
+        and np.array_equal(model.X, X)
+    )
+
+
+def _same_priors(model: _Conjugate, prior_mean: np.ndarray, prior_prec: np.ndarray) -> bool:
+    return np.array_equal(model.prior_mean, prior_mean) and np.array_equal(
+        model.prior_prec, prior_prec
+    )
+
+
+def _held_grid(
+    source: ExactPosterior,
+    model: _Conjugate,
+    tau_prior: Prior,
+    logpost: Callable[[np.ndarray], np.ndarray],
+    mode_rtol: float,
+) -> tuple | None:
+    """``source``'s grid with the posterior of ``model`` under ``tau_prior`` on it, if it holds it.
+
+    Returns ``(nodes, c, mode, lp_mode, mean, cov, loglik, lp)`` or None.
+    """
+    nodes = source.tau_grid
+    if model is source._model:
+        mean, cov, loglik = source.cond_mean, source.cond_cov, source._log_likelihood
+    else:
+        mean, cov, loglik = model(nodes)
+    with np.errstate(divide="ignore"):
+        lp = tau_prior.logpdf(nodes) + loglik
+    lower, upper = tau_prior.bounds
+    if not _grid_holds(nodes, lp, source._grid_c, lower, upper):
+        return None
+    mode, lp_mode = _mode_on_grid(logpost, nodes, lp, mode_rtol)
+    return nodes, source._grid_c, mode, lp_mode, mean, cov, loglik, lp
 
 
 # ---------------------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ def _datatree(
     )
 
 
-def _exact(spec: AnalysisSpec, data: AnalysisData):
+def _exact(spec: AnalysisSpec, data: AnalysisData, grid_from: ExactPosterior | None = None):
     """``(posterior, priors, coefficient names, summary, ExactInfo, warnings)``."""
     priors, uisd_note = priors_in_force(spec, data)
     names = coefficient_names(data)
@@ -191,6 +191,7 @@ def _exact(spec: AnalysisSpec, data: AnalysisData):
         coef_names=names,
         coef_priors=[priors[name] for name in names],
         tau_prior=priors["tau"],
+        grid_from=grid_from,
     )
     summary = _summary(spec, post, names, data.direction)
     info = ExactInfo(tau_mode=post.tau_mode, log_marginal_likelihood=post.log_marginal_likelihood)
@@ -222,6 +223,7 @@ def fit_exact_analysis(
     seed: int,
     draws: int | None = None,
     posterior: bool = True,
+    grid_from: ExactPosterior | None = None,
 ) -> AnalysisResult:
     """Exact posterior of a random-effects model or meta-regression (no imputation).
 
@@ -240,12 +242,16 @@ def fit_exact_analysis(
         Draw and package the posterior ``DataTree`` and the study table; ``False`` leaves
         ``datatree`` and ``study_table`` None (a batch that writes no posterior files: the
         summary rows are exact and all it keeps; the robustness checks need no more).
+    grid_from : metak.exact.ExactPosterior, optional
+        An exact fit of the same model already at hand (e.g. the robustness checks' PET variant
+        for the derived PET analysis): its grid and conditionals are reused
+        (:func:`metak.exact.fit_exact`); the rows are the same to rounding.
 
     Returns
     -------
     AnalysisResult
     """
-    post, priors, names, summary, info, warnings = _exact(spec, data)
+    post, priors, names, summary, info, warnings = _exact(spec, data, grid_from)
     table = tree = None
     if posterior:
         effects = post.study_effects()

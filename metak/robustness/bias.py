@@ -128,8 +128,16 @@ def bias_analysis(
         return BiasFit(kind, note=f"no {kind.upper()} model: {err}")
     derived = _data(data, derived_spec, kind)
     if problem.r_prior is None:
+        # The same model as the checks' bias variant: its fit is reused, not refitted.
+        (variant_fit,) = fits(Variant(bias=kind)).posteriors
         result = fit_exact_analysis(
-            derived_spec, derived, settings, seed, draws=DERIVED_DRAWS, posterior=posterior
+            derived_spec,
+            derived,
+            settings,
+            seed,
+            draws=DERIVED_DRAWS,
+            posterior=posterior,
+            grid_from=variant_fit,
         )
     else:
         priors, _ = priors_in_force(derived_spec, derived)

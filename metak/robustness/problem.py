@@ -357,7 +357,7 @@ class VariantFit:
         return np.concatenate(parts)
 
 
-def _fit_node(problem: Problem, variant: Variant, r: float):
+def _fit_node(problem: Problem, variant: Variant, r: float, grid_from: ExactPosterior | None):
     v = problem.variance(r)
     X, names, priors = problem.design(variant, v)
     if variant.random:
@@ -369,11 +369,24 @@ def _fit_node(problem: Problem, variant: Variant, r: float):
             coef_priors=list(priors),
             tau_prior=problem.tau_prior,
             summarize=False,
+            grid_from=grid_from,
         )
     return fit_common_effect(problem.y, v, X, coef_names=names, coef_priors=list(priors))
 
 
-def fit_variant(problem: Problem, variant: Variant = BASE) -> VariantFit:
+def _node_grids(r_values: np.ndarray, near: VariantFit | None) -> list[ExactPosterior | None]:
+    """The posterior of ``near`` at each r node (matched by r), whose tau grid to try."""
+    if near is None or not near.variant.random:
+        return [None] * r_values.size
+    by_r = {float(r): post for r, post in zip(near.r, near.posteriors, strict=True)}
+    if len(by_r) == 1 and math.isnan(next(iter(by_r))):
+        return [next(iter(by_r.values()))] * r_values.size
+    return [by_r.get(float(r)) for r in r_values]
+
+
+def fit_variant(
+    problem: Problem, variant: Variant = BASE, near: VariantFit | None = None
+) -> VariantFit:
     """Fit ``variant`` of ``problem`` exactly (r integrated by quadrature when a parameter).
 
     Parameters
@@ -382,6 +395,10 @@ def fit_variant(problem: Problem, variant: Variant = BASE) -> VariantFit:
         The analysis.
     variant : Variant
         Which model; the analysis' own model by default.
+    near : VariantFit, optional
+        A fit of a nearby model (e.g. the same variant under the analysis' own priors): each
+        r node's tau grid is taken over where it holds the new posterior
+        (``grid_from`` of :func:`metak.exact.fit_exact`), which skips the grid search.
 
     Returns
     -------
@@ -389,8 +406,8 @@ def fit_variant(problem: Problem, variant: Variant = BASE) -> VariantFit:
     """
     r_values, log_w = problem.r_nodes()
     posteriors: list[ExactPosterior | CommonEffectPosterior] = []
-    for r in r_values:
-        posteriors.append(_fit_node(problem, variant, float(r)))
+    for r, grid_from in zip(r_values, _node_grids(r_values, near), strict=True):
+        posteriors.append(_fit_node(problem, variant, float(r), grid_from))
     log_node = log_w + np.array([p.log_marginal_likelihood for p in posteriors])
     # Nodes with no posterior mass are dropped so that mixtures stay small.
     keep = log_node >= np.max(log_node) - _NODE_DROP

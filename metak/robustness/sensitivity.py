@@ -181,10 +181,13 @@ def exact_rows(
     ]
     probabilities = {}
     for label, alternative in alternatives(problem):
-        fit = fit_variant(alternative, BASE)
+        # The analysis' own fits' tau grids usually hold the posteriors under these priors too.
+        fit = fit_variant(alternative, BASE, near=base_fit)
         same_tau = alternative.tau_prior == problem.tau_prior
         # Without an effect the effect prior plays no part: only a new tau prior needs a refit.
-        null = null_fit if same_tau else fit_variant(alternative, Variant(effect=False))
+        null = (
+            null_fit if same_tau else fit_variant(alternative, Variant(effect=False), near=null_fit)
+        )
         answer = answer_from_mixture(fit.coef(problem.effect_name), problem.direction)
         rows.append(
             _row(

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from metak.exact import NormalMixture
+from metak.exact import NormalMixture, mixture_quantiles
 from metak.numeric import logsumexp
 from metak.robustness.bayes_factors import bf10
 from metak.robustness.effect import benefit_op
@@ -221,11 +221,14 @@ def averaging_rows(averaged: Averaged) -> list[dict]:
     rows = []
     effect_models = np.array([m.effect for m in averaged.models])
     prior_effect = float(averaged.prior[effect_models].sum())
+    # The effect models' quantiles in one Newton iteration, not one per model.
+    with_effect = [effect for effect in averaged.effects if effect is not None]
+    quantiles = iter(mixture_quantiles(with_effect, np.array([0.025, 0.975])).T)
     for i, model in enumerate(averaged.models):
         effect = averaged.effects[i]
         values = {"mu_mean": 0.0, "mu_sd": 0.0, "mu_q2.5": 0.0, "mu_q97.5": 0.0, "p_benefit": 0.0}
         if effect is not None:
-            q025, q975 = effect.quantile(np.array([0.025, 0.975]))
+            q025, q975 = next(quantiles)
             values = {
                 "mu_mean": effect.mean,
                 "mu_sd": effect.sd,

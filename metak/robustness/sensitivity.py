@@ -32,7 +32,11 @@ from metak.fitting.design import coefficient_names
 from metak.fitting.prior_choice import priors_in_force
 from metak.fitting.result import AnalysisResult
 from metak.priors import Prior
-from metak.robustness.effect import answer_from_draws, answer_from_mixture
+from metak.robustness.effect import (
+    answer_from_draws,
+    answer_from_mixture,
+    answers_from_mixtures,
+)
 from metak.robustness.problem import BASE, Problem, Variant, VariantFit, fit_variant
 
 __all__ = [
@@ -180,6 +184,7 @@ def exact_rows(
         )
     ]
     probabilities = {}
+    refits = []
     for label, alternative in alternatives(problem):
         # The analysis' own fits' tau grids usually hold the posteriors under these priors too.
         fit = fit_variant(alternative, BASE, near=base_fit)
@@ -188,7 +193,14 @@ def exact_rows(
         null = (
             null_fit if same_tau else fit_variant(alternative, Variant(effect=False), near=null_fit)
         )
-        answer = answer_from_mixture(fit.coef(problem.effect_name), problem.direction)
+        refits.append((label, alternative, fit, null))
+        probabilities[label] = {
+            key: fit.prob(name, op, low, high) for key, name, op, low, high in statements
+        }
+    answers = answers_from_mixtures(
+        [fit.coef(problem.effect_name) for _, _, fit, _ in refits], problem.direction
+    )
+    for (label, alternative, fit, null), answer in zip(refits, answers, strict=True):
         rows.append(
             _row(
                 problem.analysis,
@@ -202,9 +214,6 @@ def exact_rows(
                 problem.method,
             )
         )
-        probabilities[label] = {
-            key: fit.prob(name, op, low, high) for key, name, op, low, high in statements
-        }
     return rows, probabilities
 
 

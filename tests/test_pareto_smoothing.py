@@ -21,7 +21,7 @@ from arviz_stats import compare, loo
 
 from metak.robustness.pareto_smoothing import gpd_fit, psis_loo
 from metak.robustness.problem import BASE, Variant, fit_variant
-from metak.robustness.psis import _PSIS_STREAM, EXACT_PSIS_DRAWS, _psis, exact_psis
+from metak.robustness.psis import _PSIS_STREAM, EXACT_PSIS_DRAWS, _psis, exact_psis, psis
 from tests.robustness_helpers import reference_problem
 
 # Same algorithm, same numpy operations in the same order: the results are bit-identical today
@@ -205,6 +205,34 @@ def test_exact_psis_is_arviz_loo_of_its_draws(dataset):
     _assert_close(ours.elpd_i, old.elpd_i)
     _assert_close(ours.pareto_k, old.pareto_k)
     _assert_close(ours.log_weights, old.log_weights)
+
+
+def test_an_exact_posterior_tree_is_arviz_loo_of_its_stored_draws():
+    """``psis`` of a stored exact tree (several chains) takes the vectorised route: the ELPDData
+    and the pieces are arviz-stats' loo of the same tree, chain dimension included."""
+    problem = reference_problem("bcg_logRR")
+    fit = fit_variant(problem)
+    log_lik = _same_draws(problem, fit, 5)  # (study, 4000 draws), stored as 4 chains
+    chains = 4
+    stored = log_lik.T.reshape(chains, -1, problem.k)
+    tree = xr.DataTree.from_dict(
+        {
+            "log_likelihood": xr.Dataset(
+                {"y": (("chain", "draw", "study"), stored)},
+                coords={"study": list(problem.labels)},
+            )
+        }
+    )
+    tree.attrs["metak_method"] = "exact"
+    ours = psis(tree, all_draws=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The point-wise LOO is the same")
+        theirs = _psis(tree, 1.0)
+    _assert_same_elpd_data(ours.elpd_data, theirs.elpd_data)
+    assert ours.elpd_data.log_weights.sizes == {"study": problem.k, "chain": chains, "draw": 1000}
+    assert ours.studies == theirs.studies == problem.labels
+    _assert_close(ours.log_weights, theirs.log_weights)
+    _assert_close(ours.pareto_k, theirs.pareto_k)
 
 
 def test_compare_reads_our_elpd_data_as_it_reads_arviz_own():

@@ -99,15 +99,19 @@ def psis(datatree: xr.DataTree, all_draws: bool = False) -> Psis:
     efficiency is 1 by construction (arviz would estimate it from the draws' ESS, a third of the
     cost), and the first :data:`EXACT_PSIS_DRAWS` of them are as good as any MCMC sample; with
     ``all_draws`` every stored draw is used (to reweight them all, :func:`psis_left_out`). The
-    exact checks themselves draw their own (:func:`exact_psis`).
+    exact checks themselves draw their own (:func:`exact_psis`). MCMC trees go through
+    arviz-stats' ``loo``, exact ones through :mod:`~metak.robustness.pareto_smoothing` (the
+    same numbers, vectorised over studies).
     """
     if datatree.attrs.get("metak_method") != "exact":
         return _psis(datatree, None)  # arviz estimates the relative efficiency from the draws
-    log_likelihood = datatree["log_likelihood"].to_dataset()
+    log_likelihood = datatree["log_likelihood"]["y"]
     if not all_draws:
         per_chain = max(1, EXACT_PSIS_DRAWS // log_likelihood.sizes["chain"])
         log_likelihood = log_likelihood.isel(draw=slice(0, per_chain))
-    return _psis(xr.DataTree.from_dict({"log_likelihood": log_likelihood}), 1.0)
+    values = np.asarray(log_likelihood.transpose("study", "chain", "draw"), dtype=float)
+    studies = tuple(str(s) for s in log_likelihood["study"].values)
+    return _exact_psis(values.reshape(values.shape[0], -1), studies, chains=values.shape[1])
 
 
 def exact_psis(problem: Problem, fit: VariantFit, seed: int) -> Psis:
@@ -122,12 +126,12 @@ def exact_psis(problem: Problem, fit: VariantFit, seed: int) -> Psis:
     return _exact_psis(loglik.T, problem.labels)
 
 
-def _exact_psis(log_lik: np.ndarray, studies: tuple[str, ...]) -> Psis:
+def _exact_psis(log_lik: np.ndarray, studies: tuple[str, ...], chains: int = 1) -> Psis:
     """PSIS-LOO of independent draws' ``(study, draw)`` log-likelihood, vectorised over studies.
 
     :mod:`metak.robustness.pareto_smoothing` does the arithmetic; the ELPDData is the one
-    arviz-stats' ``loo`` would give for one chain of these draws (what
-    :func:`~arviz_stats.compare` consumes).
+    arviz-stats' ``loo`` would give for these draws as ``chains`` chains of equal length,
+    chain-major (what :func:`~arviz_stats.compare` consumes).
     """
     result = psis_loo(log_lik, r_eff=1.0)
     coords = {"study": list(studies)}
@@ -145,7 +149,7 @@ def _exact_psis(log_lik: np.ndarray, studies: tuple[str, ...]) -> Psis:
         pareto_k=xr.DataArray(result.pareto_k, **per_study),
         approx_posterior=False,
         log_weights=xr.DataArray(
-            result.log_weights[:, None, :],
+            result.log_weights.reshape(log_lik.shape[0], chains, -1),
             dims=("study", "chain", "draw"),
             coords=coords,
             name="y",

@@ -303,6 +303,8 @@ class _Conjugate:
             return self(tau)[2]
         tau = np.atleast_1d(np.asarray(tau, dtype=float))
         out = np.empty(tau.size)
+        m_t = self.prior_mean - self.b_ref
+        prior_logdet = float(np.sum(np.log(self.prior_prec[self.prior_prec > 0])))
         chunk = max(1, _CHUNK_ELEMENTS // k)
         for start in range(0, tau.size, chunk):
             t = tau[start : start + chunk]
@@ -310,15 +312,13 @@ class _Conjugate:
             quad = w @ self.y2
             logdet_prec = 0.0
             if p == 1:
-                m_t = self.prior_mean[0] - self.b_ref[0]
                 prec = w @ self.xx[:, 0] + self.prior_prec[0]
                 if not np.all(prec > 0):
                     raise ConfigError(_NOT_IDENTIFIED)
-                rhs = w @ self.xy[:, 0] + self.prior_prec[0] * m_t
+                rhs = w @ self.xy[:, 0] + self.prior_prec[0] * m_t[0]
                 bt = (1.0 / prec) * rhs
-                quad = quad + self.prior_prec[0] * m_t**2 - bt * rhs
+                quad = quad + self.prior_prec[0] * m_t[0] ** 2 - bt * rhs
                 logdet_prec = 2.0 * np.log(np.sqrt(prec))
-            prior_logdet = float(np.sum(np.log(self.prior_prec[self.prior_prec > 0])))
             logdet_sigma = -np.log(w).sum(axis=1)
             out[start : start + chunk] = -0.5 * (
                 k * _LOG_2PI + logdet_sigma + logdet_prec - prior_logdet + np.maximum(quad, 0.0)
@@ -473,12 +473,18 @@ def _tau_grid(
     lo, hi = min(lo, mode), max(hi, mode)
     if hi <= lo:  # a point-like prior: the whole support is one tiny interval
         lo, hi = coarse[0], coarse[-1]
-    # Transition scale c: a low quantile of the coarse posterior (mass by the trapezoid rule).
-    dens = np.exp(lp - lp_mode)
-    mass = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(coarse))])
-    c = float(np.interp(_TRANSITION_QUANTILE * mass[-1], mass, coarse))
-    c = min(max(c, hi * 1e-12, lo), hi)
+    c = min(max(_transition_scale(coarse, lp - lp_mode), hi * 1e-12, lo), hi)
     return _grid_nodes(lo, hi, points, c), c, float(mode), float(lp_mode)
+
+
+def _transition_scale(nodes: np.ndarray, log_density: np.ndarray) -> float:
+    """The grid's transition scale c: the _TRANSITION_QUANTILE of the density on ``nodes``.
+
+    Its mass comes from the trapezoid rule; ``log_density`` is relative to its maximum.
+    """
+    dens = np.exp(log_density)
+    mass = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(nodes))])
+    return float(np.interp(_TRANSITION_QUANTILE * mass[-1], mass, nodes))
 
 
 # A grid taken over from another fit must resolve the new posterior about as finely as a grid of
@@ -492,10 +498,10 @@ _HELD_C_FRACTION = 0.25
 def _grid_holds(nodes: np.ndarray, lp: np.ndarray, c: float, lower: float, upper: float) -> bool:
     """True when the grid ``nodes`` holds the posterior ``lp`` (log density of tau, unnormalised).
 
-    The tests :func:`_tau_grid` builds its own grid by: the density is finite on every node (the
-    prior's support covers the grid), each end of the grid is an end of the support or where the
-    density of log(tau) has fallen ``_DROP_EDGE`` below its maximum, and the posterior's bulk is
-    resolved (``_HELD_NODE_SHARE``, ``_HELD_C_FRACTION``).
+    The rules by which :func:`_tau_grid` builds a grid of its own: the density is finite on every
+    node (the prior's support covers the grid), each end of the grid is an end of the support or
+    where the density of log(tau) has fallen ``_DROP_EDGE`` below its maximum, and the
+    posterior's bulk is resolved (``_HELD_NODE_SHARE``, ``_HELD_C_FRACTION``).
     """
     if not np.all(np.isfinite(lp)):
         return False
@@ -508,10 +514,7 @@ def _grid_holds(nodes: np.ndarray, lp: np.ndarray, c: float, lower: float, upper
         return False
     if np.count_nonzero(lpl >= top - _DROP_EDGE) < _HELD_NODE_SHARE * nodes.size:
         return False
-    dens = np.exp(lp - np.max(lp))
-    mass = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(nodes))])
-    c_new = float(np.interp(_TRANSITION_QUANTILE * mass[-1], mass, nodes))
-    return c_new >= _HELD_C_FRACTION * c
+    return _transition_scale(nodes, lp - np.max(lp)) >= _HELD_C_FRACTION * c
 
 
 def _mode_on_grid(
@@ -1099,8 +1102,7 @@ def fit_exact(
     prior_mean = np.array([p.params[0] if p else 0.0 for p in priors])
     prior_prec = np.array([1.0 / p.params[1] ** 2 if p else 0.0 for p in priors])
     mode_rtol = _MODE_RTOL if summarize else _MODE_RTOL_UNREPORTED
-    same_data = grid_from is not None and _same_data(grid_from._model, y, v, X)
-    if same_data and _same_priors(grid_from._model, prior_mean, prior_prec):
+    if grid_from is not None and _same_model(grid_from._model, y, v, X, prior_mean, prior_prec):
         model = grid_from._model
     else:
         model = _Conjugate.build(y, v, X, prior_mean, prior_prec)
@@ -1164,19 +1166,23 @@ def fit_exact(
     return replace(post, summaries=summaries)
 
 
-def _same_data(model: _Conjugate, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> bool:
-    return (
-        model.X.shape == X.shape
-        and np.array_equal(model.y, y)
-        and np.array_equal(model.v, v)
-        and np.array_equal(model.X, X)
-    )
-
-
-def _same_priors(model: _Conjugate, prior_mean: np.ndarray, prior_prec: np.ndarray) -> bool:
-    return np.array_equal(model.prior_mean, prior_mean) and np.array_equal(
-        model.prior_prec, prior_prec
-    )
+def _same_model(
+    model: _Conjugate,
+    y: np.ndarray,
+    v: np.ndarray,
+    X: np.ndarray,
+    prior_mean: np.ndarray,
+    prior_prec: np.ndarray,
+) -> bool:
+    """True when ``model`` has these data and coefficient priors (its products then hold too)."""
+    pairs = [
+        (model.y, y),
+        (model.v, v),
+        (model.X, X),
+        (model.prior_mean, prior_mean),
+        (model.prior_prec, prior_prec),
+    ]
+    return all(np.array_equal(mine, given) for mine, given in pairs)
 
 
 def _held_grid(

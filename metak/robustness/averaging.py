@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from metak.exact import NormalMixture, mixture_quantiles
+from metak.exact import NormalMixture
 from metak.numeric import logsumexp
 from metak.robustness.bayes_factors import bf10
-from metak.robustness.effect import benefit_op
+from metak.robustness.effect import answers_from_mixtures, benefit_op
 from metak.robustness.problem import BIAS_KINDS, Fits, Variant, combine_mixtures
 
 __all__ = [
@@ -221,20 +221,19 @@ def averaging_rows(averaged: Averaged) -> list[dict]:
     rows = []
     effect_models = np.array([m.effect for m in averaged.models])
     prior_effect = float(averaged.prior[effect_models].sum())
-    # The effect models' quantiles in one Newton iteration, not one per model.
+    # The effect models' answers with their quantiles in one Newton iteration, not one per model.
     with_effect = [effect for effect in averaged.effects if effect is not None]
-    quantiles = iter(mixture_quantiles(with_effect, np.array([0.025, 0.975])).T)
+    answers = iter(answers_from_mixtures(with_effect, averaged.direction))
     for i, model in enumerate(averaged.models):
-        effect = averaged.effects[i]
         values = {"mu_mean": 0.0, "mu_sd": 0.0, "mu_q2.5": 0.0, "mu_q97.5": 0.0, "p_benefit": 0.0}
-        if effect is not None:
-            q025, q975 = next(quantiles)
+        if averaged.effects[i] is not None:
+            answer = next(answers)
             values = {
-                "mu_mean": effect.mean,
-                "mu_sd": effect.sd,
-                "mu_q2.5": float(q025),
-                "mu_q97.5": float(q975),
-                "p_benefit": effect.prob(benefit_op(averaged.direction), 0.0),
+                "mu_mean": answer.mean,
+                "mu_sd": answer.sd,
+                "mu_q2.5": answer.q025,
+                "mu_q97.5": answer.q975,
+                "p_benefit": answer.p_benefit,
             }
         rows.append(
             {
